@@ -1,0 +1,3 @@
+from icsaudit.cli import main
+
+main()

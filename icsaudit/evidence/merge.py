@@ -1,0 +1,206 @@
+"""Merge several evidence documents into one.
+
+The merge is associative and commutative: every table is keyed by a content-derived id, counters
+add, times take min/max, provenance keeps the earliest reference, and capped lists keep the N
+smallest items by a total order. Assets are not merged field by field: they are rebuilt from the
+merged flows, identities and services by the inventory, which is a function of those tables.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterable
+
+import msgspec
+
+from icsaudit.evidence.model import (
+    Capture,
+    CaptureFile,
+    Event,
+    Evidence,
+    Flow,
+    Identity,
+    ProtocolStats,
+    Ref,
+    Service,
+)
+
+EVENTS_PER_KEY = 200  # events kept per (flow, kind, function); counts stay exact in flows
+ERROR_SAMPLES = 50
+
+
+def ref_order(ref: Ref | None) -> tuple:
+    if ref is None:
+        return (1, 0.0, "", 0, "")
+    return (0, ref.ts, ref.file, ref.frame, ref.source)
+
+
+def earliest_ref(a: Ref | None, b: Ref | None) -> Ref | None:
+    return a if ref_order(a) <= ref_order(b) else b
+
+
+def _add_counts(a: dict[str, int], b: dict[str, int]) -> dict[str, int]:
+    total = Counter(a)
+    total.update(b)
+    return dict(sorted(total.items()))
+
+
+def _min_opt(a: float | None, b: float | None) -> float | None:
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return min(a, b)
+
+
+def _max_opt(a: float | None, b: float | None) -> float | None:
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return max(a, b)
+
+
+def merge_flow(a: Flow, b: Flow) -> Flow:
+    return Flow(
+        flow_id=a.flow_id,
+        client_ip=a.client_ip,
+        server_ip=a.server_ip,
+        transport=a.transport,
+        server_port=a.server_port,
+        protocol=a.protocol,
+        client_mac=max(a.client_mac, b.client_mac),
+        server_mac=max(a.server_mac, b.server_mac),
+        packets=a.packets + b.packets,
+        bytes=a.bytes + b.bytes,
+        connections=a.connections + b.connections,
+        first_seen=min(a.first_seen, b.first_seen),
+        last_seen=max(a.last_seen, b.last_seen),
+        ops=_add_counts(a.ops, b.ops),
+        functions=_add_counts(a.functions, b.functions),
+        exceptions=a.exceptions + b.exceptions,
+        first_ref=earliest_ref(a.first_ref, b.first_ref),
+    )
+
+
+def merge_service(a: Service, b: Service) -> Service:
+    banner = max((a.banner, b.banner), key=lambda s: (len(s), s))
+    details = dict(b.details)
+    for key, value in a.details.items():
+        other = details.get(key)
+        details[key] = value if other is None else max(value, other, key=lambda v: json.dumps(v, sort_keys=True))
+    return Service(
+        service_id=a.service_id,
+        asset_id=a.asset_id,
+        ip=a.ip,
+        transport=a.transport,
+        port=a.port,
+        protocol=a.protocol,
+        banner=banner,
+        details=dict(sorted(details.items())),
+        first_seen=min(a.first_seen, b.first_seen),
+        last_seen=max(a.last_seen, b.last_seen),
+        ref=earliest_ref(a.ref, b.ref),
+    )
+
+
+def merge_identity(a: Identity, b: Identity) -> Identity:
+    return a if ref_order(a.ref) <= ref_order(b.ref) else b
+
+
+def _identity_key(obj: dict) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"))
+
+
+def merge_protocol_stats(a: ProtocolStats, b: ProtocolStats) -> ProtocolStats:
+    identities = {_identity_key(i): i for i in (*a.identities, *b.identities)}
+    return ProtocolStats(
+        frames=a.frames + b.frames,
+        pdus=a.pdus + b.pdus,
+        functions=_add_counts(a.functions, b.functions),
+        conversations=sorted({tuple(c) for c in (*a.conversations, *b.conversations)}),
+        identities=[identities[k] for k in sorted(identities)],
+    )
+
+
+def _file_key(f: CaptureFile) -> tuple:
+    return (f.sha256, f.path)
+
+
+def merge_capture(a: Capture, b: Capture) -> Capture:
+    files = {_file_key(f): f for f in a.files}
+    for f in b.files:
+        files.setdefault(_file_key(f), f)
+    protocols = dict(a.protocols)
+    for name, stats in b.protocols.items():
+        protocols[name] = merge_protocol_stats(protocols[name], stats) if name in protocols else stats
+    samples = sorted(
+        set(a.decode_error_samples) | set(b.decode_error_samples),
+        key=lambda e: (e.file, e.frame, e.protocol, e.message),
+    )[:ERROR_SAMPLES]
+    return Capture(
+        files=[files[k] for k in sorted(files)],
+        packets=a.packets + b.packets,
+        bytes=a.bytes + b.bytes,
+        first_ts=_min_opt(a.first_ts, b.first_ts),
+        last_ts=_max_opt(a.last_ts, b.last_ts),
+        decode_errors=a.decode_errors + b.decode_errors,
+        decode_error_samples=samples,
+        tcp_gaps=a.tcp_gaps + b.tcp_gaps,
+        tcp_gap_bytes=a.tcp_gap_bytes + b.tcp_gap_bytes,
+        ip_fragments_incomplete=a.ip_fragments_incomplete + b.ip_fragments_incomplete,
+        flows_expired=a.flows_expired + b.flows_expired,
+        sources=sorted(set(a.sources) | set(b.sources)),
+        protocols=dict(sorted(protocols.items())),
+    )
+
+
+def _merge_keyed(items_a: Iterable, items_b: Iterable, key: str, combine) -> list:
+    merged: dict[str, object] = {}
+    for item in (*items_a, *items_b):
+        k = getattr(item, key)
+        merged[k] = combine(merged[k], item) if k in merged else item
+    return [merged[k] for k in sorted(merged)]
+
+
+def cap_events(events: Iterable[Event], per_key: int = EVENTS_PER_KEY) -> list[Event]:
+    """Keep the earliest ``per_key`` events per (flow, kind, function): a total order, so merge stays associative."""
+    unique = {e.event_id: e for e in events}
+    ordered = sorted(unique.values(), key=lambda e: (ref_order(e.ref), e.event_id))
+    kept: list[Event] = []
+    seen: Counter[tuple[str, str, str]] = Counter()
+    for event in ordered:
+        group = (event.flow_id, event.kind, event.function)
+        if seen[group] < per_key:
+            seen[group] += 1
+            kept.append(event)
+    return kept
+
+
+def merge_two(a: Evidence, b: Evidence) -> Evidence:
+    """Merge two evidence documents without rebuilding assets (see merge_evidence)."""
+    return Evidence(
+        schema_version=a.schema_version,
+        generator=max(a.generator, b.generator),
+        capture=merge_capture(a.capture, b.capture),
+        flows=_merge_keyed(a.flows, b.flows, "flow_id", merge_flow),
+        services=_merge_keyed(a.services, b.services, "service_id", merge_service),
+        identities=_merge_keyed(a.identities, b.identities, "identity_id", merge_identity),
+        events=cap_events((*a.events, *b.events)),
+        assets=[],
+    )
+
+
+def merge_evidence(parts: Iterable[Evidence]) -> Evidence:
+    """Merge any number of evidence documents (streaming: holds one accumulator and one part)."""
+    from icsaudit.passive.inventory import build_assets
+
+    merged: Evidence | None = None
+    for part in parts:
+        merged = part if merged is None else merge_two(merged, part)
+    if merged is None:
+        merged = Evidence()
+    merged = msgspec.structs.replace(merged, assets=[])
+    merged.assets = build_assets(merged)
+    return merged

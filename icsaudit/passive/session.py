@@ -1,0 +1,371 @@
+"""The recorder (evidence under construction) and the per-flow session dissectors report through."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from icsaudit.evidence.merge import EVENTS_PER_KEY, ERROR_SAMPLES
+from icsaudit.evidence.model import (
+    DecodeError,
+    Event,
+    Flow,
+    Identity,
+    ProtocolStats,
+    Ref,
+    Service,
+)
+from icsaudit.ids import digest_id
+
+MAX_CONVERSATIONS = 200_000  # per protocol, for --stats-json; beyond it they are counted, not listed
+
+
+def flow_id_for(client_ip: str, server_ip: str, transport: str, server_port: int, protocol: str) -> str:
+    return digest_id(client_ip, server_ip, transport, server_port, protocol)
+
+
+def secret_digest(value: str | bytes) -> str:
+    """Credentials are never stored in clear: a salted, truncated digest lets reuse be spotted."""
+    raw = value.encode("utf-8", "surrogateescape") if isinstance(value, str) else bytes(value)
+    return hashlib.sha256(b"icsaudit-credential:" + raw).hexdigest()[:16]
+
+
+@dataclass(slots=True)
+class FlowAgg:
+    client_ip: str
+    server_ip: str
+    transport: str
+    server_port: int
+    protocol: str
+    client_mac: str = ""
+    server_mac: str = ""
+    packets: int = 0
+    bytes: int = 0
+    connections: int = 0
+    first_seen: float = 0.0
+    last_seen: float = 0.0
+    ops: Counter = field(default_factory=Counter)
+    functions: Counter = field(default_factory=Counter)
+    exceptions: int = 0
+    first_ref: Ref | None = None
+    flow_id: str = ""
+
+    def to_flow(self) -> Flow:
+        return Flow(
+            flow_id=self.flow_id,
+            client_ip=self.client_ip,
+            server_ip=self.server_ip,
+            transport=self.transport,
+            server_port=self.server_port,
+            protocol=self.protocol,
+            client_mac=self.client_mac,
+            server_mac=self.server_mac,
+            packets=self.packets,
+            bytes=self.bytes,
+            connections=self.connections,
+            first_seen=self.first_seen,
+            last_seen=self.last_seen,
+            ops=dict(sorted(self.ops.items())),
+            functions=dict(sorted(self.functions.items())),
+            exceptions=self.exceptions,
+            first_ref=self.first_ref,
+        )
+
+
+class _ProtoAcc:
+    __slots__ = ("frames", "last_frame", "pdus", "functions", "conversations", "identities", "conv_overflow")
+
+    def __init__(self) -> None:
+        self.frames = 0
+        self.last_frame = -1
+        self.pdus = 0
+        self.functions: Counter = Counter()
+        self.conversations: set[tuple[str, str, int, str]] = set()
+        self.identities: dict[str, dict] = {}
+        self.conv_overflow = 0
+
+
+class Recorder:
+    """Accumulates everything one analysis run observed; ``finish`` turns it into evidence tables."""
+
+    def __init__(self) -> None:
+        self.flows: dict[tuple, FlowAgg] = {}
+        self.protocols: dict[str, _ProtoAcc] = {}
+        self.events: list[Event] = []
+        self._event_groups: Counter = Counter()
+        self.events_dropped = 0
+        self.identities: dict[str, Identity] = {}
+        self.services: dict[str, Service] = {}
+        self.decode_errors = 0
+        self.error_samples: list[DecodeError] = []
+        self.tcp_gaps = 0
+        self.tcp_gap_bytes = 0
+        self.ip_fragments_incomplete = 0
+        self.flows_expired = 0
+        # current packet, set by the pipeline before dissectors run
+        self.file = ""
+        self.frame = 0
+        self.ts = 0.0
+
+    # -- flows -------------------------------------------------------------------------------
+    def flow(self, client_ip: str, server_ip: str, transport: str, server_port: int, protocol: str) -> FlowAgg:
+        key = (client_ip, server_ip, transport, server_port, protocol)
+        agg = self.flows.get(key)
+        if agg is None:
+            agg = FlowAgg(client_ip, server_ip, transport, server_port, protocol)
+            agg.flow_id = flow_id_for(*key)
+            agg.first_seen = self.ts
+            agg.first_ref = Ref(source=f"passive:{protocol}", file=self.file, frame=self.frame, ts=self.ts)
+            self.flows[key] = agg
+        return agg
+
+    def proto(self, name: str) -> _ProtoAcc:
+        acc = self.protocols.get(name)
+        if acc is None:
+            acc = self.protocols[name] = _ProtoAcc()
+        return acc
+
+    def ref(self, source: str) -> Ref:
+        return Ref(source=source, file=self.file, frame=self.frame, ts=self.ts)
+
+    def error(self, protocol: str, message: str) -> None:
+        self.decode_errors += 1
+        if len(self.error_samples) < ERROR_SAMPLES:
+            self.error_samples.append(DecodeError(protocol=protocol, message=message, file=self.file, frame=self.frame))
+
+    def add_event(self, event: Event) -> None:
+        group = (event.flow_id, event.kind, event.function)
+        if self._event_groups[group] >= EVENTS_PER_KEY:
+            self.events_dropped += 1
+            return
+        self._event_groups[group] += 1
+        self.events.append(event)
+
+    def protocol_stats(self) -> dict[str, ProtocolStats]:
+        out: dict[str, ProtocolStats] = {}
+        for name in sorted(self.protocols):
+            acc = self.protocols[name]
+            out[name] = ProtocolStats(
+                frames=acc.frames,
+                pdus=acc.pdus,
+                functions=dict(sorted(acc.functions.items())),
+                conversations=sorted(acc.conversations),
+                identities=[acc.identities[k] for k in sorted(acc.identities)],
+            )
+        return out
+
+
+class Session:
+    """One flow as a dissector sees it. Attributes describe the current packet."""
+
+    __slots__ = (
+        "recorder",
+        "protocol",
+        "agg",
+        "transport",
+        "client_ip",
+        "server_ip",
+        "client_port",
+        "server_port",
+        "client_mac",
+        "server_mac",
+        "from_client",
+        "conv_server_ports",
+        "state",
+    )
+
+    def __init__(
+        self,
+        recorder: Recorder,
+        protocol: str,
+        agg: FlowAgg,
+        transport: str,
+        client_ip: str,
+        server_ip: str,
+        client_port: int,
+        server_port: int,
+        conv_server_ports: frozenset[int],
+    ) -> None:
+        self.recorder = recorder
+        self.protocol = protocol
+        self.agg = agg
+        self.transport = transport
+        self.client_ip = client_ip
+        self.server_ip = server_ip
+        self.client_port = client_port
+        self.server_port = server_port
+        self.client_mac = ""
+        self.server_mac = ""
+        self.from_client = True
+        self.conv_server_ports = conv_server_ports
+        self.state: dict[str, Any] = {}  # free space for dissectors that keep per-flow state
+
+    # -- current packet ----------------------------------------------------------------------
+    @property
+    def frame(self) -> int:
+        return self.recorder.frame
+
+    @property
+    def ts(self) -> float:
+        return self.recorder.ts
+
+    @property
+    def src_ip(self) -> str:
+        return self.client_ip if self.from_client else self.server_ip
+
+    @property
+    def dst_ip(self) -> str:
+        return self.server_ip if self.from_client else self.client_ip
+
+    @property
+    def src_mac(self) -> str:
+        return self.client_mac if self.from_client else self.server_mac
+
+    def _conversation(self) -> tuple[str, str, int, str]:
+        """The corpus/tshark conversation tuple: server is the endpoint on a well-known port."""
+        if self.transport == "eth":
+            return (self.src_mac, self.server_ip if self.from_client else self.client_ip, self.server_port, "eth")
+        src, dst = (self.client_ip, self.server_ip) if self.from_client else (self.server_ip, self.client_ip)
+        sport, dport = (self.client_port, self.server_port) if self.from_client else (self.server_port, self.client_port)
+        known_s, known_d = sport in self.conv_server_ports, dport in self.conv_server_ports
+        if known_d and not known_s:
+            return (src, dst, dport, self.transport)
+        if known_s and not known_d:
+            return (dst, src, sport, self.transport)
+        if sport == dport:
+            return (src, dst, dport, self.transport)
+        if dport < sport:
+            return (src, dst, dport, self.transport)
+        return (dst, src, sport, self.transport)
+
+    # -- reporting ---------------------------------------------------------------------------
+    def pdu(
+        self,
+        function: str,
+        category: str,
+        *,
+        protocol: str | None = None,
+        request: bool | None = None,
+        exception: bool = False,
+    ) -> None:
+        """Count one PDU. Requests (default: sent by the client) count in the flow's operation categories."""
+        rec = self.recorder
+        name = protocol or self.protocol
+        acc = rec.protocols.get(name) or rec.proto(name)
+        if acc.last_frame != rec.frame:
+            acc.last_frame = rec.frame
+            acc.frames += 1
+        acc.pdus += 1
+        if function:
+            acc.functions[function] += 1
+        conv = self._conversation()
+        if conv not in acc.conversations:
+            if len(acc.conversations) < MAX_CONVERSATIONS:
+                acc.conversations.add(conv)
+            else:
+                acc.conv_overflow += 1
+        agg = self.agg
+        if function:
+            agg.functions[function] += 1
+        is_request = self.from_client if request is None else request
+        if is_request:
+            agg.ops[category] += 1
+        if exception:
+            agg.exceptions += 1
+
+    def event(self, kind: str, category: str, function: str = "", detail: dict[str, Any] | None = None,
+              *, protocol: str | None = None) -> None:
+        rec = self.recorder
+        name = protocol or self.protocol
+        ref = rec.ref(f"passive:{name}")
+        self.recorder.add_event(
+            Event(
+                event_id=digest_id(self.agg.flow_id, rec.file, rec.frame, kind, function, len(rec.events)),
+                kind=kind,
+                category=category,
+                protocol=name,
+                function=function,
+                client_ip=self.client_ip,
+                server_ip=self.server_ip,
+                server_port=self.server_port,
+                flow_id=self.agg.flow_id,
+                detail=detail or {},
+                ref=ref,
+            )
+        )
+
+    def identity(self, raw: dict[str, Any] | None, fields: dict[str, Any], *, protocol: str | None = None,
+                 ip: str | None = None, mac: str | None = None, confidence: str = "high") -> None:
+        """Record what a device said about itself. ``raw`` is the corpus-truth-shaped object (or None);
+        ``fields`` the normalized fields (vendor, model, firmware, serial, name, device_type ...),
+        attributed to ``ip`` (default: the sender of the current packet)."""
+        rec = self.recorder
+        name = protocol or self.protocol
+        if raw is not None:
+            key = json.dumps(raw, sort_keys=True, separators=(",", ":"))
+            acc = rec.proto(name)
+            acc.identities.setdefault(key, raw)
+        clean = {k: str(v).strip() for k, v in fields.items() if v is not None and str(v).strip() != ""}
+        if not clean:
+            return
+        sender_ip = self.src_ip if ip is None else ip
+        sender_mac = self.src_mac if mac is None else mac
+        asset_id = sender_ip or sender_mac
+        ident_id = digest_id(asset_id, name, json.dumps(clean, sort_keys=True))
+        if ident_id in rec.identities:
+            return
+        rec.identities[ident_id] = Identity(
+            identity_id=ident_id,
+            asset_id=asset_id,
+            ip=sender_ip,
+            mac=sender_mac,
+            protocol=name,
+            fields=dict(sorted(clean.items())),
+            raw=raw or {},
+            confidence=confidence,
+            ref=rec.ref(f"passive:{name}"),
+        )
+
+    def service(self, *, protocol: str | None = None, banner: str = "", details: dict[str, Any] | None = None) -> None:
+        """Note that the server side of this flow offers ``protocol`` (with a banner or details)."""
+        rec = self.recorder
+        name = protocol or self.protocol
+        service_id = digest_id(self.server_ip, self.transport, self.server_port, name)
+        existing = rec.services.get(service_id)
+        if existing is None:
+            rec.services[service_id] = Service(
+                service_id=service_id,
+                asset_id=self.server_ip or self.server_mac,
+                ip=self.server_ip,
+                transport=self.transport,
+                port=self.server_port,
+                protocol=name,
+                banner=banner[:256],
+                details=dict(details or {}),
+                first_seen=rec.ts,
+                last_seen=rec.ts,
+                ref=rec.ref(f"passive:{name}"),
+            )
+            return
+        existing.last_seen = max(existing.last_seen, rec.ts)
+        if banner and not existing.banner:
+            existing.banner = banner[:256]
+        if details:
+            for key, value in details.items():
+                existing.details.setdefault(key, value)
+
+    def credential(self, method: str, username: str | bytes = "", secret: str | bytes = "", *,
+                   protocol: str | None = None) -> None:
+        """Cleartext credentials seen: keep digests and where, never the values."""
+        detail = {"method": method}
+        if username:
+            detail["user_digest"] = secret_digest(username)
+        if secret:
+            detail["secret_digest"] = secret_digest(secret)
+        self.event("credential", "auth", method, detail, protocol=protocol)
+
+    def error(self, message: str, *, protocol: str | None = None) -> None:
+        self.recorder.error(protocol or self.protocol, message)
