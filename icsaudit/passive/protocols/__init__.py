@@ -44,6 +44,7 @@ class Registry:
             for ethertype in cls.ethertypes:
                 self.by_ethertype.setdefault(ethertype, cls)
         self.sniffers = sorted(dissectors, key=lambda c: c.sniff_priority)
+        self.stats_protocols = sorted({p for c in dissectors for p in (c.stats_protocols or (c.name,))})
 
     def sniff(self, data: bytes, from_client: bool) -> type[Dissector] | None:
         for cls in self.sniffers:

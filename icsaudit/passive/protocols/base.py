@@ -36,6 +36,9 @@ class Dissector:
     server_ports: ClassVar[frozenset[int]] = frozenset()
     # Lower runs earlier when several modules sniff the same payload.
     sniff_priority: ClassVar[int] = 50
+    # Protocol names this dissector reports in --stats-json (conformance compares these with the corpus);
+    # defaults to (name,). E.g. the ENIP module reports ("enip", "cip").
+    stats_protocols: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, session: Session) -> None:
         self.session = session

@@ -1,0 +1,35 @@
+# icsaudit — developer entry points. `make demo` and `make test` work on a fresh Debian machine.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install test bench demo lint format clean lab-image
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev,lab]'
+	@touch $(STAMP)
+
+install: $(STAMP)  ## create .venv and install icsaudit with test and lab extras
+
+test: $(STAMP)  ## run the test suite (corpus tests skip when ../shared is absent)
+	$(BIN)/python -m pytest -q -ra
+
+bench: $(STAMP)  ## measured ratios against tshark / nmap NSE / plain Python, in the same run
+	$(BIN)/python -m tests.bench.run
+
+demo: $(STAMP)  ## the main job on the embedded default
+	$(BIN)/python -m icsaudit.demo
+
+lint: $(STAMP)
+	$(BIN)/ruff check icsaudit tests
+	$(BIN)/ruff format --check icsaudit tests
+
+format: $(STAMP)
+	$(BIN)/ruff format icsaudit tests
+	$(BIN)/ruff check --fix icsaudit tests
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info out bench-out tests/artifacts
