@@ -141,36 +141,48 @@ ACTIONS: dict[tuple[int | None, int], str] = {
     (0x6A, 0x50): "download",
     (0x74, 0x4B): "lock",
     (0x74, 0x4C): "unlock",
+    (0xA1, 0x4B): "firmware_update",
+    (0xA1, 0x4D): "firmware_update",
+    (0xA1, 0x51): "firmware_update",
 }
 
-# PCCC (DF1 command set, 1770-6.5.16) carried by Execute PCCC: (command, function) -> category.
-PCCC_CATEGORIES: dict[tuple[int, int | None], str] = {
-    (0x00, None): "write",  # protected write
-    (0x01, None): "read",  # unprotected read
-    (0x02, None): "write",  # protected bit write
-    (0x04, None): "read",  # protected read
-    (0x05, None): "write",  # unprotected bit write
-    (0x06, 0x03): "identify",  # diagnostic status
-    (0x06, None): "diagnostic",
-    (0x08, None): "write",  # unprotected write
-    (0x0F, 0x11): "program",  # get edit resource
-    (0x0F, 0x12): "program",  # return edit resource
-    (0x0F, 0x17): "read",  # read bytes physical
-    (0x0F, 0x18): "write",  # write bytes physical
-    (0x0F, 0x26): "write",  # read-modify-write
-    (0x0F, 0x3A): "mode",  # set CPU mode (MicroLogix)
-    (0x0F, 0x50): "program",  # download all request
-    (0x0F, 0x52): "program",  # download completed
-    (0x0F, 0x53): "program",  # upload all request
-    (0x0F, 0x55): "program",  # upload completed
-    (0x0F, 0x67): "write",  # typed write
-    (0x0F, 0x68): "read",  # typed read
-    (0x0F, 0x80): "mode",  # change mode
-    (0x0F, 0xA1): "read",  # protected typed logical read, 2 address fields
-    (0x0F, 0xA2): "read",  # protected typed logical read, 3 address fields
-    (0x0F, 0xA9): "write",  # protected typed logical write, 2 address fields
-    (0x0F, 0xAA): "write",  # protected typed logical write, 3 address fields
-    (0x0F, 0xAB): "write",  # protected typed logical write with mask
+# PCCC (DF1 command set, 1770-6.5.16; names as Wireshark packet-cip.c) carried by Execute PCCC:
+# (command, function or None for any) -> (name, category).
+PCCC_FUNCTIONS: dict[tuple[int, int | None], tuple[str, str]] = {
+    (0x00, None): ("protected_write", "write"),
+    (0x01, None): ("unprotected_read", "read"),
+    (0x02, None): ("protected_bit_write", "write"),
+    (0x04, None): ("protected_read", "read"),
+    (0x05, None): ("unprotected_bit_write", "write"),
+    (0x06, 0x03): ("diagnostic_status", "identify"),
+    (0x06, None): ("diagnostic", "diagnostic"),
+    (0x08, None): ("unprotected_write", "write"),
+    (0x0F, 0x11): ("get_edit_resource", "program"),
+    (0x0F, 0x12): ("return_edit_resource", "program"),
+    (0x0F, 0x17): ("read_bytes_physical", "read"),
+    (0x0F, 0x18): ("write_bytes_physical", "write"),
+    (0x0F, 0x26): ("read_modify_write", "write"),
+    (0x0F, 0x3A): ("set_cpu_mode", "mode"),
+    (0x0F, 0x50): ("download_all_request", "program"),
+    (0x0F, 0x52): ("download_completed", "program"),
+    (0x0F, 0x53): ("upload_all_request", "program"),
+    (0x0F, 0x55): ("upload_completed", "program"),
+    (0x0F, 0x67): ("typed_write", "write"),
+    (0x0F, 0x68): ("typed_read", "read"),
+    (0x0F, 0x80): ("change_cpu_mode", "mode"),
+    (0x0F, 0xA1): ("typed_logical_read_2_address", "read"),
+    (0x0F, 0xA2): ("typed_logical_read_3_address", "read"),
+    (0x0F, 0xA9): ("typed_logical_write_2_address", "write"),
+    (0x0F, 0xAA): ("typed_logical_write_3_address", "write"),
+    (0x0F, 0xAB): ("typed_logical_masked_write_3_address", "write"),
+}
+# Change CPU mode (0x0F/0x80) target modes.
+PCCC_CPU_MODES: dict[int, str] = {
+    0x01: "program",
+    0x06: "run",
+    0x07: "test_continuous",
+    0x08: "test_single",
+    0x09: "test_debug",
 }
 
 # ODVA vendor ids of common ICS vendors (Wireshark cip_vendor_vals); the id is kept beside the name.
@@ -359,17 +371,24 @@ def classify(service: int, path: PathInfo | None) -> tuple[str, str]:
     return f"service_0x{service:02x}", "other"
 
 
-def pccc_category(data: bytes, off: int, end: int) -> str:
-    """Category of the PCCC command behind Execute PCCC (requestor id, then CMD STS TNSW [FNC])."""
+def pccc_function(data: bytes, off: int, end: int) -> tuple[str, str, dict[str, Any]]:
+    """(name, category, detail) of the PCCC command behind Execute PCCC: requestor id, CMD STS TNSW FNC."""
     if off >= end:
-        return "other"
-    id_length = data[off]
-    pos = off + id_length
-    if id_length < 7 or pos + 4 > end:
-        return "other"
+        return "execute_pccc", "other", {}
+    pos = off + data[off]  # the requestor id starts with its own length
+    if data[off] < 7 or pos + 4 > end:
+        return "execute_pccc", "other", {}
     command = data[pos] & 0x0F
     function = data[pos + 4] if pos + 4 < end else None
-    return PCCC_CATEGORIES.get((command, function)) or PCCC_CATEGORIES.get((command, None), "other")
+    known = PCCC_FUNCTIONS.get((command, function)) or PCCC_FUNCTIONS.get((command, None))
+    detail: dict[str, Any] = {"pccc_command": f"0x{command:02x}"}
+    if function is not None and command in (0x06, 0x07, 0x0F):
+        detail["pccc_function"] = f"0x{function:02x}"
+    if (command, function) == (0x0F, 0x80) and pos + 5 < end:
+        detail["cpu_mode"] = PCCC_CPU_MODES.get(data[pos + 5], f"0x{data[pos + 5]:02x}")
+    if known is None:
+        return "execute_pccc", "other", detail
+    return known[0], known[1], detail
 
 
 def vendor_name(vendor_id: int) -> str:
@@ -401,6 +420,7 @@ class EnipCipDissector(Dissector):
         # replies are matched by service code: explicit messaging has one request outstanding per
         # connection in practice, and MSP replies are matched element by element.
         self.pending: dict[int, Request] = {}
+        self.answered = False
 
     # -- transport ---------------------------------------------------------------------------
     @classmethod
@@ -588,8 +608,9 @@ class EnipCipDissector(Dissector):
         category = request.category if request is not None else SERVICES.get(service, ("", "other"))[1]
         # 0x06 "partial transfer" still carries data; real errors are exceptions
         session.pdu(function, category, protocol="cip", request=False, exception=general_status not in (0, 6))
-        if depth == 0 and session.server_ip:
-            session.service(protocol="cip")
+        if not self.answered:
+            self.answered = True  # once per flow: Session.service hashes its key on every call
+            session.service(protocol="cip", details={"explicit_messaging": True})
         if body > end:
             session.error("cip: reply status overruns the message", protocol="cip")
             return None
@@ -605,8 +626,9 @@ class EnipCipDissector(Dissector):
         path_end = off + 2 + 2 * msg[off + 1]
         path = parse_epath(msg, off + 2, path_end) if path_end <= end else None
         name, category = classify(service, path)
+        extra: dict[str, Any] = {}
         if path is not None and path.cls == CLASS_PCCC and service == SERVICE_EXECUTE_PCCC:
-            category = pccc_category(msg, path_end, end)
+            name, category, extra = pccc_function(msg, path_end, end)
         session.pdu(function, category, protocol="cip", request=True)
         if path is None:
             session.error(f"cip: bad request path in service 0x{service:02x}", protocol="cip")
@@ -614,7 +636,7 @@ class EnipCipDissector(Dissector):
         request = Request(service, path, category)
         kind = EVENT_KINDS.get(category)
         if kind is not None:
-            self._event(kind, category, function, name, request)
+            self._event(kind, category, function, name, request, extra)
         if depth < 4:
             if service == SERVICE_MSP and path.cls in (CLASS_MESSAGE_ROUTER, None):
                 request.embedded = self._msp(msg, path_end, end, True, depth, None)
@@ -698,7 +720,7 @@ class EnipCipDissector(Dissector):
         if service == 0x01:
             self._identity_all(msg, body, end)
         elif service == 0x0E and request.path.attribute in IDENTITY_ATTRIBUTES:
-            self._identity_attributes(msg, body, end, [request.path.attribute], single=True)
+            self._identity_attributes(msg, body, end, [request.path.attribute])
 
     def _identity_all(self, msg: bytes, off: int, end: int) -> None:
         """Identity object Get_Attributes_All reply: vendor, type, code, revision, status, serial, name."""
@@ -718,9 +740,7 @@ class EnipCipDissector(Dissector):
             }
         )
 
-    def _identity_attributes(
-        self, msg: bytes, off: int, end: int, attributes: list[int], single: bool
-    ) -> None:
+    def _identity_attributes(self, msg: bytes, off: int, end: int, attributes: list[int]) -> None:
         values: dict[str, Any] = {}
         for attribute in attributes:
             key = IDENTITY_ATTRIBUTES[attribute]
@@ -757,9 +777,11 @@ class EnipCipDissector(Dissector):
             fields["model"] = values["product_name"]
         session.identity(raw, fields, protocol="cip")
 
-    def _event(self, kind: str, category: str, function: str, name: str, request: Request) -> None:
+    def _event(
+        self, kind: str, category: str, function: str, name: str, request: Request, extra: dict[str, Any]
+    ) -> None:
         path = request.path
-        detail: dict[str, Any] = {"service": name}
+        detail: dict[str, Any] = {"service": name, **extra}
         if path is not None:
             if path.cls is not None:
                 detail["class"] = f"0x{path.cls:02x}"
