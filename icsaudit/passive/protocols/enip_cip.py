@@ -590,12 +590,18 @@ class EnipCipDissector(Dissector):
     def _cip(self, msg: bytes, off: int, end: int, from_client: bool, depth: int) -> Request | None:
         """One CIP message router request or reply; returns the request (for MSP bookkeeping)."""
         session = self.session
-        if off + 2 > end:
-            session.error("cip: message shorter than its header", protocol="cip")
+        if off >= end:
+            session.error("cip: empty message", protocol="cip")
             return None
         code = msg[off]
         service = code & 0x7F
         function = f"svc/0x{service:02x}"
+        if off + 2 > end:  # tshark still shows the service code of a one-byte message
+            session.pdu(
+                function, SERVICES.get(service, ("", "other"))[1], protocol="cip", request=not code & 0x80
+            )
+            session.error("cip: message shorter than its header", protocol="cip")
+            return None
         if not code & 0x80:
             return self._request(msg, off, end, service, function, depth)
         if off + 4 > end:
@@ -677,6 +683,8 @@ class EnipCipDissector(Dissector):
         embedded: list[Request] = []
         for index, start in enumerate(offsets):
             stop = offsets[index + 1] if index + 1 < count else end
+            if not start < stop <= end:  # a bad next offset must not hide this service
+                stop = end
             if not off + 2 + 2 * count <= start < stop <= end:
                 session.error("cip: bad Multiple Service Packet offset", protocol="cip")
                 continue
