@@ -1,0 +1,537 @@
+"""Link/IP/TCP/UDP decode, defragmentation, TCP reassembly and the flow table, observed through a tiny
+test dissector registered in its own Registry: the tests see exactly the byte stream delivered."""
+
+from __future__ import annotations
+
+import struct
+import tracemalloc
+from pathlib import Path
+from typing import ClassVar
+
+import pytest
+
+from icsaudit.evidence.model import Evidence
+from icsaudit.passive import pipeline
+from icsaudit.passive.pipeline import Analyzer
+from icsaudit.passive.protocols import Registry
+from icsaudit.passive.protocols.base import Dissector
+from tests.data.craft import (
+    ACK,
+    ETH_IPV6,
+    FIN,
+    PSH,
+    RST,
+    SYN,
+    Pcapng,
+    ether,
+    ipv4,
+    ipv6,
+    ipv6_fragment,
+    ipv6_options,
+    null_loopback,
+    pcap,
+    sll,
+    sll2,
+    tcp,
+    udp,
+)
+
+TCP_PORT, UDP_PORT, ETHERTYPE = 5020, 5021, 0x88B8
+CLIENT, SERVER = "10.1.1.10", "10.1.1.20"
+CLIENT6, SERVER6 = "2001:db8::10", "2001:db8::20"
+
+
+class Probe(Dissector):
+    """Records every call the core makes, in order."""
+
+    name = "probe"
+    tcp_ports = frozenset({TCP_PORT})
+    udp_ports = frozenset({UDP_PORT})
+    ethertypes = frozenset({ETHERTYPE})
+    instances: ClassVar[list[Probe]] = []
+
+    def __init__(self, session) -> None:
+        super().__init__(session)
+        self.calls: list[tuple] = []
+        Probe.instances.append(self)
+
+    def on_tcp(self, data: bytes, from_client: bool) -> None:
+        assert isinstance(data, bytes)
+        self.calls.append(("tcp", from_client, data, self.session.frame))
+
+    def on_gap(self, from_client: bool) -> None:
+        self.calls.append(("gap", from_client))
+
+    def on_udp(self, data: bytes, from_client: bool) -> None:
+        self.calls.append(("udp", from_client, data, self.session.src_ip))
+
+    def on_frame(self, data: bytes) -> None:
+        self.calls.append(("frame", data))
+
+    def on_close(self) -> None:
+        self.calls.append(("close",))
+
+    def stream(self, from_client: bool = True) -> bytes:
+        return b"".join(c[2] for c in self.calls if c[0] == "tcp" and c[1] == from_client)
+
+    def gaps(self) -> list[tuple]:
+        return [c for c in self.calls if c[0] == "gap"]
+
+
+@pytest.fixture(autouse=True)
+def _fresh_probe():
+    Probe.instances = []
+    yield
+
+
+def run(tmp_path: Path, frames: list[bytes], linktype: int = 1, **options) -> tuple[Analyzer, Evidence]:
+    path = tmp_path / "t.pcap"
+    path.write_bytes(pcap([(1000.0 + i * 0.001, f) for i, f in enumerate(frames)], linktype=linktype))
+    analyzer = Analyzer(Registry([Probe]), **options)
+    analyzer.analyze_file(path)
+    return analyzer, analyzer.finish()
+
+
+def eth_tcp(
+    seq: int,
+    payload: bytes = b"",
+    flags: int = ACK | PSH,
+    *,
+    to_server: bool = True,
+    ack: int = 0,
+    sport: int = 40000,
+) -> bytes:
+    if to_server:
+        return ether(ipv4(CLIENT, SERVER, 6, tcp(sport, TCP_PORT, seq, payload, ack=ack, flags=flags)))
+    return ether(ipv4(SERVER, CLIENT, 6, tcp(TCP_PORT, sport, seq, payload, ack=ack, flags=flags)))
+
+
+def handshake(c_isn: int = 1000, s_isn: int = 5000, sport: int = 40000) -> list[bytes]:
+    return [
+        eth_tcp(c_isn, flags=SYN, sport=sport),
+        eth_tcp(s_isn, flags=SYN | ACK, to_server=False, ack=c_isn + 1, sport=sport),
+        eth_tcp(c_isn + 1, flags=ACK, ack=s_isn + 1, sport=sport),
+    ]
+
+
+# -- link layers ------------------------------------------------------------------------------
+UDP4 = ipv4(CLIENT, SERVER, 17, udp(40001, UDP_PORT, b"hello-v4"))
+UDP6 = ipv6(CLIENT6, SERVER6, 17, udp(40001, UDP_PORT, b"hello-v6"))
+
+
+@pytest.mark.parametrize(
+    ("linktype", "frame", "payload"),
+    [
+        (1, ether(UDP4), b"hello-v4"),
+        (1, ether(UDP6, ETH_IPV6), b"hello-v6"),
+        (1, ether(UDP4, vlans=[(0x8100, 10)]), b"hello-v4"),
+        (1, ether(UDP4, vlans=[(0x88A8, 100), (0x8100, 10)]), b"hello-v4"),  # QinQ
+        (113, sll(UDP4), b"hello-v4"),
+        (113, sll(UDP6, ETH_IPV6), b"hello-v6"),
+        (276, sll2(UDP4), b"hello-v4"),
+        (101, UDP4, b"hello-v4"),
+        (101, UDP6, b"hello-v6"),
+        (228, UDP4, b"hello-v4"),
+        (229, UDP6, b"hello-v6"),
+        (0, null_loopback(UDP4, 2, "<"), b"hello-v4"),
+        (0, null_loopback(UDP4, 2, ">"), b"hello-v4"),
+        (0, null_loopback(UDP6, 30, "<"), b"hello-v6"),
+        (0, null_loopback(UDP6, 24, ">"), b"hello-v6"),
+        (108, null_loopback(UDP4, 2, ">"), b"hello-v4"),
+    ],
+    ids=[
+        "eth4",
+        "eth6",
+        "dot1q",
+        "qinq",
+        "sll4",
+        "sll6",
+        "sll2",
+        "raw4",
+        "raw6",
+        "ipv4",
+        "ipv6",
+        "null-le",
+        "null-be",
+        "null6-le",
+        "null6-be",
+        "openbsd",
+    ],
+)
+def test_link_types_deliver_udp(tmp_path: Path, linktype: int, frame: bytes, payload: bytes) -> None:
+    _analyzer, evidence = run(tmp_path, [frame], linktype)
+    [probe] = Probe.instances
+    assert probe.calls[0][:3] == ("udp", True, payload)
+    [flow] = evidence.flows
+    assert flow.protocol == "probe" and flow.server_port == UDP_PORT and flow.transport == "udp"
+    assert flow.client_ip in (CLIENT, CLIENT6) and flow.server_ip in (SERVER, SERVER6)
+
+
+def test_link_layer_macs_reach_the_flow(tmp_path: Path) -> None:
+    _a, evidence = run(tmp_path, [ether(UDP4, src="00:1b:1b:00:00:01", dst="00:80:f4:00:00:02")])
+    assert (evidence.flows[0].client_mac, evidence.flows[0].server_mac) == (
+        "00:1b:1b:00:00:01",
+        "00:80:f4:00:00:02",
+    )
+    _a, evidence = run(tmp_path, [sll2(UDP4, src="00:1b:1b:00:00:09")], 276)
+    assert evidence.flows[0].client_mac == "00:1b:1b:00:00:09"
+
+
+def test_layer2_ethertype_dispatch(tmp_path: Path) -> None:
+    _a, evidence = run(tmp_path, [ether(b"goose-like", ETHERTYPE), ether(b"second", ETHERTYPE)])
+    [probe] = Probe.instances
+    assert probe.calls[:2] == [("frame", b"goose-like"), ("frame", b"second")]
+    [flow] = evidence.flows
+    assert flow.transport == "eth" and flow.server_port == ETHERTYPE and flow.packets == 2
+
+
+def test_ipv4_options_and_ipv6_extension_headers(tmp_path: Path) -> None:
+    with_options = ipv4(CLIENT, SERVER, 17, udp(40001, UDP_PORT, b"opts"), options=b"\x01\x01\x01\x00")
+    extensions = ipv6(
+        CLIENT6,
+        SERVER6,
+        17,
+        udp(40001, UDP_PORT, b"ext"),
+        extensions=[(0, ipv6_options()), (60, ipv6_options(1))],
+    )
+    run(tmp_path, [ether(with_options), ether(extensions, ETH_IPV6)])
+    assert [p.calls[0][2] for p in Probe.instances] == [b"opts", b"ext"]
+
+
+def test_pcapng_interfaces_of_different_link_types(tmp_path: Path) -> None:
+    ng = Pcapng().section().interface(1).interface(101, tsresol=9)
+    ng.epb(0, 1_000_000, ether(UDP4)).epb(1, 2_000_000_000, UDP6)
+    path = tmp_path / "mixed.pcapng"
+    path.write_bytes(ng.bytes())
+    analyzer = Analyzer(Registry([Probe]))
+    info = analyzer.analyze_file(path)
+    assert info.link_types == ["ethernet", "raw_ip"]
+    assert [p.calls[0][2] for p in Probe.instances] == [b"hello-v4", b"hello-v6"]
+
+
+# -- fragments --------------------------------------------------------------------------------
+def _v4_fragments(payload: bytes, ident: int, cuts: list[int]) -> list[bytes]:
+    """IPv4 fragments of a UDP datagram cut at byte offsets (multiples of 8), in order."""
+    datagram = udp(40001, UDP_PORT, payload)
+    bounds = [0, *cuts, len(datagram)]
+    frames = []
+    for i in range(len(bounds) - 1):
+        more = 0x2000 if i < len(bounds) - 2 else 0
+        frames.append(
+            ether(
+                ipv4(
+                    CLIENT,
+                    SERVER,
+                    17,
+                    datagram[bounds[i] : bounds[i + 1]],
+                    ident=ident,
+                    flags=more,
+                    frag_offset=bounds[i],
+                )
+            )
+        )
+    return frames
+
+
+def test_ipv4_fragments_out_of_order_and_duplicated(tmp_path: Path) -> None:
+    payload = bytes(range(256)) * 3
+    a, b, c, d = _v4_fragments(payload, 7, [64, 256, 512])
+    run(tmp_path, [c, a, d, a, b])
+    [probe] = Probe.instances
+    assert probe.calls[0][2] == payload
+
+
+def test_ipv4_overlapping_fragments_first_arrival_wins(tmp_path: Path) -> None:
+    datagram = udp(40001, UDP_PORT, b"A" * 40)  # 48 bytes
+    first = ether(ipv4(CLIENT, SERVER, 17, datagram[:32], ident=9, flags=0x2000))
+    overlap = ether(ipv4(CLIENT, SERVER, 17, b"Z" * 16, ident=9, flags=0x2000, frag_offset=16))
+    last = ether(ipv4(CLIENT, SERVER, 17, datagram[24:], ident=9, frag_offset=24))
+    run(tmp_path, [first, overlap, last])
+    assert Probe.instances[0].calls[0][2] == b"A" * 40
+
+
+def test_incomplete_fragments_are_counted(tmp_path: Path) -> None:
+    a, _b, c = _v4_fragments(b"x" * 300, 11, [64, 200])
+    analyzer, evidence = run(tmp_path, [a, c])
+    assert Probe.instances == []
+    assert evidence.capture.ip_fragments_incomplete == 1
+    assert analyzer.frags == {} and analyzer.frag_bytes == 0
+
+
+def test_fragment_table_is_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(pipeline, "MAX_FRAG_DATAGRAMS", 8)
+    frames = [_v4_fragments(b"y" * 100, ident, [64])[0] for ident in range(50)]
+    path = tmp_path / "frags.pcap"
+    path.write_bytes(pcap([(float(i), f) for i, f in enumerate(frames)]))
+    analyzer = Analyzer(Registry([Probe]))
+    analyzer.analyze_file(path)
+    assert len(analyzer.frags) == 8
+    assert analyzer.recorder.ip_fragments_incomplete == 42
+    assert analyzer.finish().capture.ip_fragments_incomplete == 50
+
+
+def test_ipv6_fragments_with_extension_header_in_fragmentable_part(tmp_path: Path) -> None:
+    inner = bytes([17]) + ipv6_options() + udp(40001, UDP_PORT, b"v6-frag-" * 20)  # dest options, then UDP
+    first, second = inner[:80], inner[80:]
+    frag1 = ipv6(CLIENT6, SERVER6, 60, first, extensions=[(44, ipv6_fragment(0, True, 77))])
+    frag2 = ipv6(CLIENT6, SERVER6, 60, second, extensions=[(44, ipv6_fragment(80, False, 77))])
+    run(tmp_path, [ether(frag2, ETH_IPV6), ether(frag1, ETH_IPV6)])
+    assert Probe.instances[0].calls[0][2] == b"v6-frag-" * 20
+
+
+# -- TCP --------------------------------------------------------------------------------------
+def test_tcp_in_order_both_directions_and_close(tmp_path: Path) -> None:
+    frames = handshake() + [
+        eth_tcp(1001, b"request-1"),
+        eth_tcp(5001, b"response-1", to_server=False),
+        eth_tcp(1010, b"request-2"),
+        eth_tcp(1019, flags=FIN | ACK),
+        eth_tcp(5011, flags=FIN | ACK, to_server=False),
+    ]
+    _a, evidence = run(tmp_path, frames)
+    [probe] = Probe.instances
+    assert probe.stream(True) == b"request-1request-2"
+    assert probe.stream(False) == b"response-1"
+    assert probe.calls[-1] == ("close",)
+    [flow] = evidence.flows
+    assert (flow.client_ip, flow.server_ip, flow.server_port, flow.connections, flow.packets) == (
+        CLIENT,
+        SERVER,
+        TCP_PORT,
+        1,
+        8,
+    )
+    assert evidence.capture.tcp_gaps == 0
+
+
+def test_tcp_out_of_order_retransmission_and_overlap(tmp_path: Path) -> None:
+    frames = handshake() + [
+        eth_tcp(1001, b"AAAA"),
+        eth_tcp(1009, b"CCCC"),  # ahead of a hole
+        eth_tcp(1005, b"BBBB"),  # fills it: BBBB then CCCC delivered
+        eth_tcp(1001, b"AAAA"),  # pure retransmission: nothing new
+        eth_tcp(1011, b"CCDDDD"),  # overlaps 2 delivered bytes: only DDDD is new
+        eth_tcp(1021, b"FFFF"),  # ahead
+        eth_tcp(1019, b"EEFF"),  # ahead too, overlapping the held segment
+        eth_tcp(1015, b"DDEEEE"),  # fills the hole, overlapping delivered bytes: both held ones drain
+    ]
+    _a, evidence = run(tmp_path, frames)
+    [probe] = Probe.instances
+    assert probe.stream() == b"AAAABBBBCCCCDDDDEEEEFFFF"
+    assert probe.gaps() == [] and evidence.capture.tcp_gaps == 0
+
+
+def test_tcp_missing_segment_is_a_gap_at_close(tmp_path: Path) -> None:
+    frames = handshake() + [eth_tcp(1001, b"AAAA"), eth_tcp(1009, b"CCCC"), eth_tcp(1013, flags=FIN | ACK)]
+    analyzer, evidence = run(tmp_path, frames)
+    [probe] = Probe.instances
+    assert probe.calls == [("tcp", True, b"AAAA", 4), ("gap", True), ("tcp", True, b"CCCC", 6), ("close",)]
+    assert evidence.capture.tcp_gaps == 1 and evidence.capture.tcp_gap_bytes == 4
+    assert analyzer.ooo_total == 0
+
+
+def test_tcp_missing_segment_acknowledged_by_peer_is_a_gap_at_once(tmp_path: Path) -> None:
+    frames = handshake() + [
+        eth_tcp(1001, b"AAAA"),
+        eth_tcp(1009, b"CCCC"),  # 1005..1008 never captured
+        eth_tcp(5001, b"reply", to_server=False, ack=1013),  # the server got it all
+        eth_tcp(1013, b"DDDD"),
+    ]
+    _a, evidence = run(tmp_path, frames)
+    [probe] = Probe.instances
+    assert probe.calls[:4] == [
+        ("tcp", True, b"AAAA", 4),
+        ("gap", True),
+        ("tcp", True, b"CCCC", 6),
+        ("tcp", False, b"reply", 6),
+    ]
+    assert probe.stream(True) == b"AAAACCCCDDDD"
+    assert evidence.capture.tcp_gaps == 1
+
+
+def test_tcp_port_reuse_opens_a_new_connection(tmp_path: Path) -> None:
+    first = handshake(1000, 5000) + [
+        eth_tcp(1001, b"one"),
+        eth_tcp(1004, flags=FIN | ACK),
+        eth_tcp(5001, flags=FIN | ACK, to_server=False),
+    ]
+    second = handshake(90000, 70000) + [eth_tcp(90001, b"two"), eth_tcp(90004, flags=RST)]
+    _a, evidence = run(tmp_path, first + second)
+    assert [p.stream() for p in Probe.instances] == [b"one", b"two"]
+    [flow] = evidence.flows
+    assert flow.connections == 2
+
+
+def test_tcp_new_syn_without_close_is_a_new_connection_but_retransmitted_syn_is_not(tmp_path: Path) -> None:
+    frames = (
+        [eth_tcp(1000, flags=SYN), eth_tcp(1000, flags=SYN)] + handshake(1000)[1:] + [eth_tcp(1001, b"x")]
+    )
+    frames += handshake(777_777) + [eth_tcp(777_778, b"y")]
+    run(tmp_path, frames)
+    assert [p.stream() for p in Probe.instances] == [b"x", b"y"]
+
+
+def test_tcp_mid_stream_pickup(tmp_path: Path) -> None:
+    frames = [
+        eth_tcp(123456, b"middle-"),
+        eth_tcp(99, b"answer", to_server=False),
+        eth_tcp(123463, b"of-stream"),
+    ]
+    _a, evidence = run(tmp_path, frames)
+    [probe] = Probe.instances
+    assert probe.stream(True) == b"middle-of-stream" and probe.stream(False) == b"answer"
+    assert evidence.flows[0].client_ip == CLIENT  # oriented by the registered server port
+
+
+def test_tcp_sequence_wrap_around(tmp_path: Path) -> None:
+    isn = 0xFFFFFFF0
+    frames = handshake(isn) + [
+        eth_tcp(isn + 1, b"0123456789"),  # crosses 2^32
+        eth_tcp((isn + 21) & 0xFFFFFFFF, b"KLMN"),  # out of order, after the wrap
+        eth_tcp((isn + 11) & 0xFFFFFFFF, b"abcdefghij"),
+    ]
+    _a, evidence = run(tmp_path, frames)
+    assert Probe.instances[0].stream() == b"0123456789abcdefghijKLMN"
+    assert evidence.capture.tcp_gaps == 0
+
+
+def test_tcp_retransmitted_syn_ack_does_not_rewind_the_stream(tmp_path: Path) -> None:
+    frames = handshake() + [
+        eth_tcp(5001, b"hello", to_server=False),
+        eth_tcp(5000, flags=SYN | ACK, to_server=False, ack=1001),
+        eth_tcp(5006, b"world", to_server=False),
+    ]
+    run(tmp_path, frames)
+    assert Probe.instances[0].stream(False) == b"helloworld"
+
+
+def test_udp_orientation_and_direction(tmp_path: Path) -> None:
+    frames = [
+        ether(ipv4(SERVER, CLIENT, 17, udp(UDP_PORT, 40001, b"reply-first"))),
+        ether(ipv4(CLIENT, SERVER, 17, udp(40001, UDP_PORT, b"request"))),
+    ]
+    _a, evidence = run(tmp_path, frames)
+    [probe] = Probe.instances
+    assert probe.calls[:2] == [("udp", False, b"reply-first", SERVER), ("udp", True, b"request", CLIENT)]
+    assert (evidence.flows[0].client_ip, evidence.flows[0].packets) == (CLIENT, 2)
+
+
+def test_udp_length_field_trims_padding(tmp_path: Path) -> None:
+    datagram = udp(40001, UDP_PORT, b"abc") + b"\x00" * 10  # Ethernet padding after the datagram
+    run(tmp_path, [ether(ipv4(CLIENT, SERVER, 17, datagram, total=20 + 11))])
+    assert Probe.instances[0].calls[0][2] == b"abc"
+
+
+# -- bounded memory ---------------------------------------------------------------------------
+def _many_flows(count: int, spacing: float = 0.001) -> list[tuple[float, bytes]]:
+    records = []
+    for i in range(count):
+        client = f"10.{(i >> 16) & 255}.{(i >> 8) & 255}.{i & 255}"
+        records.append((i * spacing, ether(ipv4(client, SERVER, 17, udp(30000 + i % 1000, UDP_PORT, b"q")))))
+    return records
+
+
+def test_live_flow_table_is_bounded_and_eviction_is_rare(tmp_path: Path) -> None:
+    path = tmp_path / "many.pcap"
+    path.write_bytes(pcap(_many_flows(5000)))
+    analyzer = Analyzer(Registry([Probe]), max_live_flows=200)
+    analyzer.analyze_file(path)
+    assert analyzer.live_peak <= 200
+    # Each burst frees a tenth of the table: (5000 - 200) / 20 bursts, not one per new flow.
+    assert analyzer.evictions <= (5000 - 200) // 20 + 1
+    evidence = analyzer.finish()
+    assert len(evidence.flows) == 5000  # flushed early, never lost
+    assert sum(f.packets for f in evidence.flows) == 5000
+    assert len(Probe.instances) == 5000 and all(p.calls[-1] == ("close",) for p in Probe.instances)
+
+
+def test_idle_flows_expire(tmp_path: Path) -> None:
+    path = tmp_path / "idle.pcap"
+    path.write_bytes(pcap(_many_flows(2000, spacing=1.0)))  # one new flow per second
+    analyzer = Analyzer(Registry([Probe]), idle_timeout=30.0, sweep_every=50)
+    analyzer.analyze_file(path)
+    assert analyzer.live_peak <= 30 + 50 + 1  # idle window + one sweep interval
+    assert analyzer.recorder.flows_expired >= 2000 - 81
+    assert len(analyzer.finish().flows) == 2000
+
+
+class Counting(Dissector):
+    """Keeps nothing but a byte count, so any growth is the core's."""
+
+    name = "counting"
+    tcp_ports = frozenset({TCP_PORT})
+    total = 0
+
+    def on_tcp(self, data: bytes, from_client: bool) -> None:
+        Counting.total += len(data)
+
+
+def test_endless_tcp_stream_does_not_accumulate_memory(tmp_path: Path) -> None:
+    segment = b"s" * 200
+    frames = handshake()
+    seq = 1001
+    for i in range(20000):
+        if i % 1000 == 500:
+            seq += 200  # a lost segment now and then: held data must be released, not kept
+            continue
+        frames.append(eth_tcp(seq, segment))
+        seq += 200
+    path = tmp_path / "endless.pcap"
+    path.write_bytes(pcap([(float(i) * 1e-3, f) for i, f in enumerate(frames)]))
+    Counting.total = 0
+    analyzer = Analyzer(Registry([Counting]))
+    state_probe: list[int] = []
+    original = analyzer._packet
+
+    def sample(linktype: int, data: bytes, ts: float) -> None:
+        original(linktype, data, ts)
+        if analyzer.recorder.frame in (5000, 19000):
+            state_probe.append(tracemalloc.get_traced_memory()[0])
+
+    analyzer._packet = sample  # type: ignore[method-assign]
+    tracemalloc.start()
+    try:
+        analyzer.analyze_file(path)
+    finally:
+        tracemalloc.stop()
+    conn = next(iter(analyzer.conns.values()))
+    assert analyzer.ooo_total <= pipeline.MAX_OOO_BYTES
+    assert (
+        conn.to_server.ooo_bytes <= pipeline.MAX_OOO_BYTES
+        and len(conn.to_server.ooo) <= pipeline.MAX_OOO_SEGMENTS
+    )
+    assert analyzer.recorder.tcp_gaps >= 18  # each lost segment became a gap once the cap was hit
+    growth = state_probe[1] - state_probe[0]
+    assert growth < 2 * pipeline.MAX_OOO_BYTES, f"memory grew by {growth} bytes over 14000 segments"
+    analyzer.finish()
+    assert Counting.total == (20000 - 20) * 200
+
+
+def test_out_of_order_buffer_cap_declares_a_gap(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(pipeline, "MAX_OOO_BYTES", 1000)
+    frames = handshake() + [eth_tcp(1001, b"a" * 100)]
+    frames += [eth_tcp(1101 + 100 + i * 100, b"z" * 100) for i in range(15)]  # 1101..1200 lost, no ACK seen
+    _analyzer, evidence = run(tmp_path, frames)
+    [probe] = Probe.instances
+    assert probe.calls[1] == ("gap", True)
+    assert probe.calls[2][3] == 4 + 11  # declared when the 11th held segment passed the 1000-byte cap
+    assert probe.stream() == b"a" * 100 + b"z" * 1500
+    assert evidence.capture.tcp_gaps == 1 and evidence.capture.tcp_gap_bytes == 100
+
+
+def test_unsupported_link_type_in_pcapng_is_counted_not_decoded(tmp_path: Path) -> None:
+    ng = Pcapng().section().interface(1).interface(147)  # 147: user-defined
+    ng.epb(0, 1, ether(UDP4)).epb(1, 2, b"opaque")
+    path = tmp_path / "mixed.pcapng"
+    path.write_bytes(ng.bytes())
+    analyzer = Analyzer(Registry([Probe]))
+    info = analyzer.analyze_file(path)
+    assert info.packets == 2
+    assert any("link type 147" in p for p in info.problems)
+    assert len(Probe.instances) == 1
+
+
+def test_struct_helpers_are_consistent() -> None:
+    key = bytes([10, 0, 0, 1, 10, 0, 0, 2]) + struct.pack("!HH", 1111, 502)
+    assert pipeline.reverse_key(key) == bytes([10, 0, 0, 2, 10, 0, 0, 1]) + struct.pack("!HH", 502, 1111)
+    assert pipeline.reverse_key(pipeline.reverse_key(key)) == key
