@@ -1,0 +1,72 @@
+"""Run checks against the loaded evidence: pass, fail (rows), not-assessed (with the reason), error."""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import duckdb
+
+from icsaudit.engine.checks import Check
+from icsaudit.engine.requires import missing
+from icsaudit.engine.tables import EvidenceDB
+
+PASSIVE_NEEDS_CLEAN_CAPTURE = "passive"
+
+
+@dataclass
+class CheckRun:
+    check: Check
+    status: str  # fail | pass | not-assessed | error
+    reason: str = ""
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def _plain(value: Any) -> Any:
+    """DuckDB values → JSON-friendly values (Decimal, nested maps and lists)."""
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def sql_error_message(check: Check, exc: Exception) -> str:
+    """Name the check and the file line of the failing query line."""
+    text = str(exc).strip()
+    match = re.search(r"LINE (\d+):", text)
+    line = check.query_line + int(match.group(1)) - 1 if match else check.query_line
+    first = text.splitlines()[0] if text else type(exc).__name__
+    return f"{check.id}: {check.path}:{line}: query failed: {first}"
+
+
+def run_check(db: EvidenceDB, check: Check) -> CheckRun:
+    reason = missing(check.requires, db.facts)
+    if reason:
+        return CheckRun(check, "not-assessed", reason)
+    started = time.perf_counter()
+    try:
+        cursor = db.con.execute(check.query)
+        names = [d[0] for d in cursor.description]
+        rows = [{n: _plain(v) for n, v in zip(names, raw, strict=True)} for raw in cursor.fetchall()]
+    except duckdb.Error as exc:
+        return CheckRun(check, "error", sql_error_message(check, exc), seconds=time.perf_counter() - started)
+    elapsed = time.perf_counter() - started
+    if rows:
+        return CheckRun(check, "fail", rows=rows, seconds=elapsed)
+    loss, threshold = db.con.execute("SELECT loss_ratio, loss_threshold FROM capture").fetchone()
+    if PASSIVE_NEEDS_CLEAN_CAPTURE in check.source and loss > threshold and check.id != "AM-03":
+        # A clean result from a lossy capture is not evidence of absence (see AM-03).
+        return CheckRun(check, "not-assessed", f"capture loss {loss:.1%} over the profile's "
+                                               f"{threshold:.1%} threshold (AM-03)", seconds=elapsed)
+    return CheckRun(check, "pass", seconds=elapsed)
+
+
+def run_checks(db: EvidenceDB, checks: list[Check]) -> list[CheckRun]:
+    return [run_check(db, check) for check in checks]
