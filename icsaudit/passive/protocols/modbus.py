@@ -290,28 +290,28 @@ class ModbusDissector(Dissector):
                 self._server_id(unit_id, data)
 
     def _umas(self, data: bytes, unit_id: int, request: bool, exception: bool) -> str:
-        """Count the UMAS PDU under "umas"; return the operation category for the Modbus PDU."""
+        """Count the UMAS PDU under "umas"; return the operation category for the Modbus PDU.
+
+        The flow's operation counts come from the Modbus PDU alone (one operation per request), so
+        the UMAS count passes request=False.
+        """
         session = self.session
         if exception or len(data) < 2:
-            session.pdu("unknown", "other", protocol="umas", request=request, exception=exception)
+            session.pdu(
+                "unknown", "other", protocol="umas", request=False
+            )  # exception counted once, on the Modbus PDU
             return "other"
         umas_code = data[1]
+        key = _UMAS_KEYS[umas_code]
         if not request:
-            session.pdu(
-                _UMAS_KEYS[umas_code], "other", protocol="umas", request=False, exception=umas_code == 0xFD
-            )
+            session.pdu(key, "other", protocol="umas", request=False, exception=umas_code == 0xFD)
             return "other"
         name, category = UMAS_FUNCTIONS.get(umas_code, ("unknown", "other"))
-        session.pdu(_UMAS_KEYS[umas_code], category, protocol="umas", request=True)
+        session.pdu(key, category, protocol="umas", request=False)
         kind = UMAS_EVENT_KINDS.get(umas_code)
         if kind is not None:
-            session.event(
-                kind,
-                category,
-                _UMAS_KEYS[umas_code],
-                {"unit_id": unit_id, "umas_code": umas_code, "operation": name, "session_key": data[0]},
-                protocol="umas",
-            )
+            detail = {"unit_id": unit_id, "umas_code": umas_code, "operation": name, "session_key": data[0]}
+            session.event(kind, category, key, detail, protocol="umas")
         return category
 
     def _write_event(self, code: int, key: str, unit_id: int, data: bytes) -> None:
