@@ -384,7 +384,7 @@ class S7commDissector(Dissector):
     def _tsaps(packet: bytes, li: int) -> dict[str, str]:
         """Calling/called TSAPs of a connection request/confirm (they encode rack/slot)."""
         out: dict[str, str] = {}
-        pos, end = 12, 5 + li
+        pos, end = 11, 5 + li  # TPKT 4, LI, type, dst ref 2, src ref 2, class: parameters follow
         while pos + 2 <= end:
             code, size = packet[pos], packet[pos + 1]
             value = packet[pos + 2 : pos + 2 + size]
