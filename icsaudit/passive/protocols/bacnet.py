@@ -412,23 +412,19 @@ class BacnetDissector(Dissector):
                 object_type, instance = object_id(unsigned(data, value_pos, length))
                 detail["object_type"] = OBJECT_TYPES.get(object_type, f"object-{object_type}")
                 detail["object_instance"] = instance
-        elif service == 20:
-            number, context, length, value_pos, _ = read_tag(data, pos)
-            if context and number == 0:
-                state = unsigned(data, value_pos, length)
-                detail["state"] = REINITIALIZE_STATES.get(state, str(state))
-            detail["password_present"] = b"\x1d" in data[pos:] or b"\x1f" in data[pos:]
-        elif service == 17:
+        elif service in (17, 20):  # both: context-tagged state, optional duration, password
+            states = DCC_STATES if service == 17 else REINITIALIZE_STATES
+            state_tag = 1 if service == 17 else 0
             while pos < len(data):
                 number, context, length, value_pos, kind_ = read_tag(data, pos)
                 if kind_ != "data":
                     break
-                if context and number == 0:
-                    detail["duration_min"] = unsigned(data, value_pos, length)
-                elif context and number == 1:
+                if context and number == state_tag:
                     state = unsigned(data, value_pos, length)
-                    detail["state"] = DCC_STATES.get(state, str(state))
-                elif context and number == 2:
+                    detail["state"] = states.get(state, str(state))
+                elif context and service == 17 and number == 0:
+                    detail["duration_min"] = unsigned(data, value_pos, length)
+                elif context and number == state_tag + 1:
                     detail["password_present"] = True
                 pos = value_pos + length
         self.session.event(kind, category, f"confirmed/{service}", detail)
