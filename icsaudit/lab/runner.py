@@ -26,10 +26,13 @@ async def _run_until_signal(main: Awaitable[None], ready: Awaitable[None] | None
     task = asyncio.ensure_future(main)
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, task.cancel)
-    if ready is not None:
-        await ready
-    else:
-        await asyncio.sleep(0.2)
+    waiter = asyncio.ensure_future(ready if ready is not None else asyncio.sleep(0.2))
+    await asyncio.wait([task, waiter], return_when=asyncio.FIRST_COMPLETED)
+    if task.done():  # the device failed while starting: report why
+        waiter.cancel()
+        task.result()
+        return
+    waiter.result()
     if not task.done():
         print("READY", flush=True)
     try:
