@@ -468,8 +468,10 @@ class Mms(Dissector):
                 category, operation = _write_category(names)
             elif category in EVENT_CATEGORIES:
                 _names(data, start, end, names)
-        elif category in EVENT_CATEGORIES and end > start:
-            names.append(to_text(data, start, end))  # a bare Identifier, e.g. deleteDomain
+        elif category in EVENT_CATEGORIES:
+            text = to_text(data, start, end)  # a bare Identifier (deleteDomain) or an integer id
+            if text.isprintable() and text:
+                names.append(text)
         self.session.pdu(key, category, request=True)
         if category in EVENT_CATEGORIES:
             detail: dict = {"service": service_name, "invoke_id": invoke_id, "objects": names}
