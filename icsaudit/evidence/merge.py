@@ -89,7 +89,9 @@ def merge_service(a: Service, b: Service) -> Service:
     details = dict(b.details)
     for key, value in a.details.items():
         other = details.get(key)
-        details[key] = value if other is None else max(value, other, key=lambda v: json.dumps(v, sort_keys=True))
+        details[key] = (
+            value if other is None else max(value, other, key=lambda v: json.dumps(v, sort_keys=True))
+        )
     return Service(
         service_id=a.service_id,
         asset_id=a.asset_id,
@@ -151,6 +153,8 @@ def merge_capture(a: Capture, b: Capture) -> Capture:
         tcp_gap_bytes=a.tcp_gap_bytes + b.tcp_gap_bytes,
         ip_fragments_incomplete=a.ip_fragments_incomplete + b.ip_fragments_incomplete,
         flows_expired=a.flows_expired + b.flows_expired,
+        events_dropped=a.events_dropped + b.events_dropped,
+        identities_dropped=a.identities_dropped + b.identities_dropped,
         sources=sorted(set(a.sources) | set(b.sources)),
         protocols=dict(sorted(protocols.items())),
     )

@@ -196,6 +196,8 @@ class Capture(msgspec.Struct, kw_only=True):
     tcp_gap_bytes: int = 0
     ip_fragments_incomplete: int = 0
     flows_expired: int = 0
+    events_dropped: int = 0  # events beyond the per-flow / total caps (flow operation counts stay exact)
+    identities_dropped: int = 0  # identity statements beyond the cap (hostile or fuzzed traffic)
     sources: list[str] = []  # "passive", "probe:<name>", ...
     protocols: dict[str, ProtocolStats] = {}
 

@@ -912,6 +912,8 @@ class Analyzer:
             tcp_gap_bytes=rec.tcp_gap_bytes,
             ip_fragments_incomplete=rec.ip_fragments_incomplete,
             flows_expired=rec.flows_expired,
+            events_dropped=rec.events_dropped,
+            identities_dropped=rec.identities_dropped,
             sources=["passive"],
             protocols=rec.protocol_stats(),
         )

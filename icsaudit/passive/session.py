@@ -21,6 +21,11 @@ from icsaudit.evidence.model import (
 from icsaudit.ids import digest_id
 
 MAX_CONVERSATIONS = 200_000  # per protocol, for --stats-json; beyond it they are counted, not listed
+# Memory stays flat whatever the capture size: beyond these, events and identity statements are counted
+# as dropped (operation counts in flows stay exact). Real devices repeat the same identity, so the
+# identity cap only bites on fuzzed or hostile traffic.
+MAX_EVENTS = 50_000
+MAX_IDENTITIES = 20_000
 
 
 def flow_id_for(client_ip: str, server_ip: str, transport: str, server_port: int, protocol: str) -> str:
@@ -97,6 +102,7 @@ class Recorder:
         self.events: list[Event] = []
         self._event_groups: Counter = Counter()
         self.events_dropped = 0
+        self.identities_dropped = 0
         self.identities: dict[str, Identity] = {}
         self.services: dict[str, Service] = {}
         self.decode_errors = 0
@@ -111,7 +117,9 @@ class Recorder:
         self.ts = 0.0
 
     # -- flows -------------------------------------------------------------------------------
-    def flow(self, client_ip: str, server_ip: str, transport: str, server_port: int, protocol: str) -> FlowAgg:
+    def flow(
+        self, client_ip: str, server_ip: str, transport: str, server_port: int, protocol: str
+    ) -> FlowAgg:
         key = (client_ip, server_ip, transport, server_port, protocol)
         agg = self.flows.get(key)
         if agg is None:
@@ -134,11 +142,13 @@ class Recorder:
     def error(self, protocol: str, message: str) -> None:
         self.decode_errors += 1
         if len(self.error_samples) < ERROR_SAMPLES:
-            self.error_samples.append(DecodeError(protocol=protocol, message=message, file=self.file, frame=self.frame))
+            self.error_samples.append(
+                DecodeError(protocol=protocol, message=message, file=self.file, frame=self.frame)
+            )
 
     def add_event(self, event: Event) -> None:
         group = (event.flow_id, event.kind, event.function)
-        if self._event_groups[group] >= EVENTS_PER_KEY:
+        if self._event_groups[group] >= EVENTS_PER_KEY or len(self.events) >= MAX_EVENTS:
             self.events_dropped += 1
             return
         self._event_groups[group] += 1
@@ -175,6 +185,8 @@ class Session:
         "from_client",
         "conv_server_ports",
         "state",
+        "_acc_client",
+        "_acc_server",
     )
 
     def __init__(
@@ -202,6 +214,10 @@ class Session:
         self.from_client = True
         self.conv_server_ports = conv_server_ports
         self.state: dict[str, Any] = {}  # free space for dissectors that keep per-flow state
+        # Protocol accumulator of this session's own protocol per direction, once its conversation is
+        # registered: pdu() then skips building the conversation tuple (the hot path of every dissector).
+        self._acc_client: _ProtoAcc | None = None
+        self._acc_server: _ProtoAcc | None = None
 
     # -- current packet ----------------------------------------------------------------------
     @property
@@ -227,9 +243,16 @@ class Session:
     def _conversation(self) -> tuple[str, str, int, str]:
         """The corpus/tshark conversation tuple: server is the endpoint on a well-known port."""
         if self.transport == "eth":
-            return (self.src_mac, self.server_ip if self.from_client else self.client_ip, self.server_port, "eth")
+            return (
+                self.src_mac,
+                self.server_ip if self.from_client else self.client_ip,
+                self.server_port,
+                "eth",
+            )
         src, dst = (self.client_ip, self.server_ip) if self.from_client else (self.server_ip, self.client_ip)
-        sport, dport = (self.client_port, self.server_port) if self.from_client else (self.server_port, self.client_port)
+        sport, dport = (
+            (self.client_port, self.server_port) if self.from_client else (self.server_port, self.client_port)
+        )
         known_s, known_d = sport in self.conv_server_ports, dport in self.conv_server_ports
         if known_d and not known_s:
             return (src, dst, dport, self.transport)
@@ -253,31 +276,51 @@ class Session:
     ) -> None:
         """Count one PDU. Requests (default: sent by the client) count in the flow's operation categories."""
         rec = self.recorder
-        name = protocol or self.protocol
-        acc = rec.protocols.get(name) or rec.proto(name)
-        if acc.last_frame != rec.frame:
-            acc.last_frame = rec.frame
+        from_client = self.from_client
+        if protocol is None or protocol == self.protocol:
+            acc = self._acc_client if from_client else self._acc_server
+            if acc is None:
+                acc = self._register(self.protocol)
+                if from_client:
+                    self._acc_client = acc
+                else:
+                    self._acc_server = acc
+        else:
+            acc = self._register(protocol)
+        frame = rec.frame
+        if acc.last_frame != frame:
+            acc.last_frame = frame
             acc.frames += 1
         acc.pdus += 1
+        agg = self.agg
         if function:
             acc.functions[function] += 1
+            agg.functions[function] += 1
+        if from_client if request is None else request:
+            agg.ops[category] += 1
+        if exception:
+            agg.exceptions += 1
+
+    def _register(self, name: str) -> _ProtoAcc:
+        """The accumulator of ``name`` with this packet's conversation added to it."""
+        acc = self.recorder.proto(name)
         conv = self._conversation()
         if conv not in acc.conversations:
             if len(acc.conversations) < MAX_CONVERSATIONS:
                 acc.conversations.add(conv)
             else:
                 acc.conv_overflow += 1
-        agg = self.agg
-        if function:
-            agg.functions[function] += 1
-        is_request = self.from_client if request is None else request
-        if is_request:
-            agg.ops[category] += 1
-        if exception:
-            agg.exceptions += 1
+        return acc
 
-    def event(self, kind: str, category: str, function: str = "", detail: dict[str, Any] | None = None,
-              *, protocol: str | None = None) -> None:
+    def event(
+        self,
+        kind: str,
+        category: str,
+        function: str = "",
+        detail: dict[str, Any] | None = None,
+        *,
+        protocol: str | None = None,
+    ) -> None:
         rec = self.recorder
         name = protocol or self.protocol
         ref = rec.ref(f"passive:{name}")
@@ -297,8 +340,16 @@ class Session:
             )
         )
 
-    def identity(self, raw: dict[str, Any] | None, fields: dict[str, Any], *, protocol: str | None = None,
-                 ip: str | None = None, mac: str | None = None, confidence: str = "high") -> None:
+    def identity(
+        self,
+        raw: dict[str, Any] | None,
+        fields: dict[str, Any],
+        *,
+        protocol: str | None = None,
+        ip: str | None = None,
+        mac: str | None = None,
+        confidence: str = "high",
+    ) -> None:
         """Record what a device said about itself. ``raw`` is the corpus-truth-shaped object (or None);
         ``fields`` the normalized fields (vendor, model, firmware, serial, name, device_type ...),
         attributed to ``ip`` (default: the sender of the current packet)."""
@@ -307,7 +358,11 @@ class Session:
         if raw is not None:
             key = json.dumps(raw, sort_keys=True, separators=(",", ":"))
             acc = rec.proto(name)
-            acc.identities.setdefault(key, raw)
+            if key not in acc.identities:
+                if len(acc.identities) < MAX_IDENTITIES:
+                    acc.identities[key] = raw
+                else:
+                    rec.identities_dropped += 1
         clean = {k: str(v).strip() for k, v in fields.items() if v is not None and str(v).strip() != ""}
         if not clean:
             return
@@ -316,6 +371,9 @@ class Session:
         asset_id = sender_ip or sender_mac
         ident_id = digest_id(asset_id, name, json.dumps(clean, sort_keys=True))
         if ident_id in rec.identities:
+            return
+        if len(rec.identities) >= MAX_IDENTITIES:
+            rec.identities_dropped += 1
             return
         rec.identities[ident_id] = Identity(
             identity_id=ident_id,
@@ -329,7 +387,9 @@ class Session:
             ref=rec.ref(f"passive:{name}"),
         )
 
-    def service(self, *, protocol: str | None = None, banner: str = "", details: dict[str, Any] | None = None) -> None:
+    def service(
+        self, *, protocol: str | None = None, banner: str = "", details: dict[str, Any] | None = None
+    ) -> None:
         """Note that the server side of this flow offers ``protocol`` (with a banner or details)."""
         rec = self.recorder
         name = protocol or self.protocol
@@ -357,8 +417,14 @@ class Session:
             for key, value in details.items():
                 existing.details.setdefault(key, value)
 
-    def credential(self, method: str, username: str | bytes = "", secret: str | bytes = "", *,
-                   protocol: str | None = None) -> None:
+    def credential(
+        self,
+        method: str,
+        username: str | bytes = "",
+        secret: str | bytes = "",
+        *,
+        protocol: str | None = None,
+    ) -> None:
         """Cleartext credentials seen: keep digests and where, never the values."""
         detail = {"method": method}
         if username:

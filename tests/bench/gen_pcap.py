@@ -18,7 +18,7 @@ import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-VERSION = 1  # bump when the traffic changes, so cached bench files are regenerated
+VERSION = 2  # bump when the traffic changes, so cached bench files are regenerated
 CONCURRENT = 400  # conversations interleaved at any time
 PACKET_INTERVAL_US = 100  # 10k packets/s of capture time
 
@@ -29,6 +29,8 @@ _UDP = struct.Struct("!HHHH")
 SYN, ACK, PSH, FIN = 0x02, 0x10, 0x08, 0x01
 
 Talk = Iterator[tuple[bool, bytes]]  # (from client, payload)
+# Conversations take (rng, exchanges, device): ``device`` seeds what a device says about itself, so
+# identity answers are stable per device as on a real network.
 
 
 # -- hosts ------------------------------------------------------------------------------------
@@ -61,7 +63,7 @@ SERVERS = {
 
 
 # -- protocol conversations (payloads only; the driver adds TCP/UDP/IP/Ethernet) ------------------
-def modbus(rng: random.Random, exchanges: int) -> Talk:
+def modbus(rng: random.Random, exchanges: int, device: int) -> Talk:
     unit = rng.randrange(1, 248)
     for tid in range(1, exchanges + 1):
         fc = rng.choice((3, 3, 3, 4, 1, 2, 16, 6, 5))
@@ -110,7 +112,7 @@ _SZL_IDS = (
 )
 
 
-def s7comm(rng: random.Random, exchanges: int) -> Talk:
+def s7comm(rng: random.Random, exchanges: int, device: int) -> Talk:
     yield True, _COTP_CR
     yield False, _COTP_CC
     yield True, _tpkt_cotp_dt(_s7(1, 1, b"\xf0\x00\x00\x01\x00\x01\x03\xc0"))
@@ -132,7 +134,7 @@ def s7comm(rng: random.Random, exchanges: int) -> Talk:
                 True,
                 _tpkt_cotp_dt(_s7(7, ref, params, struct.pack(">BBHHH", 0xFF, 0x09, 4, szl_id, index))),
             )
-            records = rng.randbytes(length * count)
+            records = random.Random(device * 65536 + szl_id).randbytes(length * count)
             data = (
                 struct.pack(">BBHHHHH", 0xFF, 0x09, 8 + len(records), szl_id, index, length, count) + records
             )
@@ -147,7 +149,7 @@ def _cpf_unconnected(cip: bytes) -> bytes:
     return struct.pack("<IHHHHHH", 0, 10, 2, 0, 0, 0xB2, len(cip)) + cip
 
 
-def enip(rng: random.Random, exchanges: int) -> Talk:
+def enip(rng: random.Random, exchanges: int, device: int) -> Talk:
     yield True, _enip(0x65, 0, b"\x01\x00\x00\x00")
     session = rng.randrange(1, 1 << 32)
     yield False, _enip(0x65, session, b"\x01\x00\x00\x00")
@@ -155,11 +157,11 @@ def enip(rng: random.Random, exchanges: int) -> Talk:
         attribute = rng.choice((1, 2, 3, 4, 5, 6, 7))
         cip = bytes((0x0E, 3, 0x20, 0x01, 0x24, 0x01, 0x30, attribute))
         yield True, _enip(0x6F, session, _cpf_unconnected(cip), n)
-        reply = bytes((0x8E, 0, 0, 0)) + rng.randbytes(4)
+        reply = bytes((0x8E, 0, 0, 0)) + random.Random(device * 8 + attribute).randbytes(4)
         yield False, _enip(0x6F, session, _cpf_unconnected(reply), n)
 
 
-def enip_udp(rng: random.Random, exchanges: int) -> Talk:
+def enip_udp(rng: random.Random, exchanges: int, device: int) -> Talk:
     for n in range(exchanges):
         yield True, _enip(0x63, 0, b"", n)
         yield False, _enip(0x63, 0, b"\x00\x00", n)
@@ -197,7 +199,7 @@ def dnp3_frame(control: int, dst: int, src: int, user: bytes) -> bytes:
 _CLASS_POLL = b"\x01" + b"\x3c\x02\x06\x3c\x03\x06\x3c\x04\x06\x3c\x01\x06"
 
 
-def dnp3(rng: random.Random, exchanges: int) -> Talk:
+def dnp3(rng: random.Random, exchanges: int, device: int) -> Talk:
     master, outstation = rng.randrange(1, 10), rng.randrange(10, 1000)
     cache: dict[tuple, bytes] = {}
     for n in range(exchanges):
@@ -223,7 +225,7 @@ def _apci_i(send: int, recv: int, asdu: bytes) -> bytes:
     return struct.pack("<BBHH", 0x68, 4 + len(asdu), send << 1, recv << 1) + asdu
 
 
-def iec104(rng: random.Random, exchanges: int) -> Talk:
+def iec104(rng: random.Random, exchanges: int, device: int) -> Talk:
     yield True, b"\x68\x04\x07\x00\x00\x00"
     yield False, b"\x68\x04\x0b\x00\x00\x00"
     ca = rng.randrange(1, 100)
@@ -257,7 +259,7 @@ def iec104(rng: random.Random, exchanges: int) -> Talk:
             s_send += 1
 
 
-def bacnet(rng: random.Random, exchanges: int) -> Talk:
+def bacnet(rng: random.Random, exchanges: int, device: int) -> Talk:
     for n in range(exchanges):
         invoke = n & 0xFF
         if rng.random() < 0.05:
@@ -301,7 +303,7 @@ _UA_RESP_HEADER = bytes(8) + b"\x01\x00\x00\x00" + bytes(4) + b"\x00" + b"\xff\x
 _UA_POLICY = "http://opcfoundation.org/UA/SecurityPolicy#None"
 
 
-def opcua(rng: random.Random, exchanges: int) -> Talk:
+def opcua(rng: random.Random, exchanges: int, device: int) -> Talk:
     url = "opc.tcp://10.30.7.10:4840/"
     yield True, _ua_chunk(b"HEL", struct.pack("<IIIII", 0, 65536, 65536, 0, 0) + _ua_string(url))
     yield False, _ua_chunk(b"ACK", struct.pack("<IIIII", 0, 65536, 65536, 0, 0))
@@ -323,7 +325,7 @@ def opcua(rng: random.Random, exchanges: int) -> Talk:
         yield False, _ua_chunk(b"MSG", struct.pack("<IIII", channel, 1, n, n) + response)
 
 
-def http(rng: random.Random, exchanges: int) -> Talk:
+def http(rng: random.Random, exchanges: int, device: int) -> Talk:
     for _ in range(exchanges):
         page = rng.choice(("/", "/status.html", "/api/values", "/login"))
         yield True, f"GET {page} HTTP/1.1\r\nHost: hmi.plant.local\r\nUser-Agent: bench/1.0\r\n\r\n".encode()
@@ -332,7 +334,7 @@ def http(rng: random.Random, exchanges: int) -> Talk:
         yield False, head + body
 
 
-def dns(rng: random.Random, exchanges: int) -> Talk:
+def dns(rng: random.Random, exchanges: int, device: int) -> Talk:
     for _ in range(exchanges):
         qid = rng.randrange(65536)
         name = rng.choice((b"\x03hmi\x05plant\x05local\x00", b"\x09historian\x05plant\x05local\x00"))
@@ -351,7 +353,7 @@ def _tlv(tag: int, content: bytes) -> bytes:
 _SYS_DESCR = _tlv(0x06, b"\x2b\x06\x01\x02\x01\x01\x01\x00")
 
 
-def snmp(rng: random.Random, exchanges: int) -> Talk:
+def snmp(rng: random.Random, exchanges: int, device: int) -> Talk:
     for _ in range(exchanges):
         request_id = _tlv(0x02, struct.pack(">I", rng.randrange(1 << 31)))
         zero = _tlv(0x02, b"\x00")
@@ -364,7 +366,7 @@ def snmp(rng: random.Random, exchanges: int) -> Talk:
 
 
 # (name, weight, transport, server port, conversation, exchanges range)
-MIX: list[tuple[str, int, str, int, Callable[[random.Random, int], Talk], tuple[int, int]]] = [
+MIX: list[tuple[str, int, str, int, Callable[[random.Random, int, int], Talk], tuple[int, int]]] = [
     ("modbus", 30, "tcp", 502, modbus, (20, 200)),
     ("s7comm", 15, "tcp", 102, s7comm, (20, 150)),
     ("enip", 8, "tcp", 44818, enip, (20, 150)),
@@ -393,7 +395,7 @@ def _conversation(rng: random.Random, ephemeral: list[int]) -> Iterator[bytes]:
     ident = rng.randrange(65536)
     exchanges = rng.randrange(low, high)
     if transport == "udp":
-        for from_client, payload in talk(rng, exchanges):
+        for from_client, payload in talk(rng, exchanges, int.from_bytes(server.ip, "big")):
             ident = (ident + 1) & 0xFFFF
             udp = (
                 _UDP.pack(sport, port, 8 + len(payload), 0)
@@ -423,7 +425,7 @@ def _conversation(rng: random.Random, ephemeral: list[int]) -> Iterator[bytes]:
     yield segment(False, SYN | ACK)
     s_seq = (s_seq + 1) & 0xFFFFFFFF
     yield segment(True, ACK)
-    for from_client, payload in talk(rng, exchanges):
+    for from_client, payload in talk(rng, exchanges, int.from_bytes(server.ip, "big")):
         yield segment(from_client, ACK | PSH, payload)
         if from_client:
             c_seq = (c_seq + len(payload)) & 0xFFFFFFFF
