@@ -8,7 +8,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from icsaudit.evidence.merge import EVENTS_PER_KEY, ERROR_SAMPLES
+from icsaudit.evidence.merge import ERROR_SAMPLES, EVENTS_PER_KEY
 from icsaudit.evidence.model import (
     DecodeError,
     Event,
