@@ -44,12 +44,20 @@ def _regional_files(a: Assessment, key: bytes) -> dict[str, bytes]:
     from icsaudit.report.aggregate import summary_csv, summary_html
 
     summary = regional_summary(a, key)
-    return {"summary.json": dumps_json(summary), "summary.csv": summary_csv([summary]).encode(),
-            "summary.html": summary_html([summary], title="Regional summary").encode()}
+    return {
+        "summary.json": dumps_json(summary),
+        "summary.csv": summary_csv([summary]).encode(),
+        "summary.html": summary_html([summary], title="Regional summary").encode(),
+    }
 
 
-def bundle_files(a: Assessment, evidence: Evidence | None, redaction: str, key: Ed25519PrivateKey,
-                 pseudonym_key_file: Path | None = None) -> dict[str, bytes]:
+def bundle_files(
+    a: Assessment,
+    evidence: Evidence | None,
+    redaction: str,
+    key: Ed25519PrivateKey,
+    pseudonym_key_file: Path | None = None,
+) -> dict[str, bytes]:
     """Relative path -> bytes of every file in the bundle, manifest and signature included."""
     check_level(redaction)
     if redaction == "internal":
@@ -169,16 +177,23 @@ def verify_files(files: dict[str, bytes], where: str, public_key: Ed25519PublicK
         return result
     signer = public_key or embedded
     if public_key is not None and public_raw(public_key) != public_raw(embedded):
-        result.problems.append(f"{where}: signed with key {manifest.get('key_id')}, not with the given key "
-                               f"{key_id(public_key)} (wrong key, or the bundle was re-signed by someone else)")
-    try:
-        signer.verify(base64.b64decode(files[SIGNATURE].strip(), validate=True), files[MANIFEST])
-    except (InvalidSignature, ValueError):
-        result.problems.append(f"{where}/{SIGNATURE}: signature does not match {MANIFEST} "
-                               f"for key {key_id(signer)} (manifest or signature changed)")
+        result.problems.append(
+            f"{where}: signed with key {manifest.get('key_id')}, not with the given key "
+            f"{key_id(public_key)} (wrong key, or the bundle was re-signed by someone else)"
+        )
+    else:
+        try:
+            signer.verify(base64.b64decode(files[SIGNATURE].strip(), validate=True), files[MANIFEST])
+        except (InvalidSignature, ValueError):
+            result.problems.append(
+                f"{where}/{SIGNATURE}: signature does not match {MANIFEST} "
+                f"for key {key_id(signer)} (manifest or signature changed)"
+            )
     if public_key is None:
-        result.warnings.append(f"{where}: signature checked against the key inside the bundle ({manifest.get('key_id')}); "
-                               "pass --key KEYFILE.pub to prove who signed it")
+        result.warnings.append(
+            f"{where}: signature checked against the key inside the bundle ({manifest.get('key_id')}); "
+            "pass --key KEYFILE.pub to prove who signed it"
+        )
     listed = manifest["files"]
     for name in sorted(listed):
         if name not in files:

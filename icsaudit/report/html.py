@@ -27,7 +27,8 @@ def _status_bar(counts: dict[str, int]) -> Markup:
     total = sum(counts.values()) or 1
     spans = "".join(
         f'<span class="b-{escape(s)}" style="width:{100 * counts[s] / total:.2f}%" title="{counts[s]} {escape(s)}"></span>'
-        for s in REQUIREMENT_STATUSES if counts.get(s)
+        for s in REQUIREMENT_STATUSES
+        if counts.get(s)
     )
     return Markup(f'<div class="bar">{spans}</div>')
 
@@ -52,11 +53,21 @@ def html_context(a: Assessment, redaction: str = "internal") -> dict:
         "requirement_statuses": REQUIREMENT_STATUSES,
         "check_status_counts": check_status,
         "zones_sorted": sorted(a.zones, key=lambda z: (-level_of(z), z.id)),
-        "zone_flows_sorted": sorted(a.zone_flows, key=lambda z: (z.allowed, z.client_zone, z.server_zone, z.protocol)),
-        "results_sorted": sorted(a.results, key=lambda r: (("fail", "error", "not-assessed", "pass").index(r.status)
-                                                           if r.status in ("fail", "error", "not-assessed", "pass")
-                                                           else 9, r.check_id)),
-        "assets_sorted": sorted(a.assets, key=lambda x: (x.zone == "", x.zone, x.purdue_level or 0, x.asset_id)),
+        "zone_flows_sorted": sorted(
+            a.zone_flows, key=lambda z: (z.allowed, z.client_zone, z.server_zone, z.protocol)
+        ),
+        "results_sorted": sorted(
+            a.results,
+            key=lambda r: (
+                ("fail", "error", "not-assessed", "pass").index(r.status)
+                if r.status in ("fail", "error", "not-assessed", "pass")
+                else 9,
+                r.check_id,
+            ),
+        ),
+        "assets_sorted": sorted(
+            a.assets, key=lambda x: (x.zone == "", x.zone, x.purdue_level or 0, x.asset_id)
+        ),
         "zone_map": Markup(zone_map_svg(a)),
         "iso": iso,
         "posture": zone_posture,

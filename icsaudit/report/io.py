@@ -33,14 +33,18 @@ def decode_assessment(data: bytes, name: str) -> Assessment:
     try:
         assessment = _decoder.decode(data)
     except msgspec.ValidationError as exc:
-        raise InputError(f"{name}: not an icsaudit assessment: {exc}",
-                         hint="produce it with `icsaudit assess` or `icsaudit audit`") from None
+        raise InputError(
+            f"{name}: not an icsaudit assessment: {exc}",
+            hint="produce it with `icsaudit assess` or `icsaudit audit`",
+        ) from None
     except msgspec.DecodeError as exc:
         raise InputError(f"{name}: not JSON: {exc}") from None
     major = assessment.schema_version.split(".")[0]
     if major != ASSESSMENT_SCHEMA_VERSION.split(".")[0]:
-        raise InputError(f"{name}: assessment schema {assessment.schema_version} is not supported "
-                         f"(this icsaudit reads {ASSESSMENT_SCHEMA_VERSION})")
+        raise InputError(
+            f"{name}: assessment schema {assessment.schema_version} is not supported "
+            f"(this icsaudit reads {ASSESSMENT_SCHEMA_VERSION})"
+        )
     return assessment
 
 

@@ -30,12 +30,16 @@ def new_keypair(path: Path, force: bool = False) -> tuple[Path, Path, str]:
         if target.exists() and not force:
             raise InputError(f"{target}: already exists; refusing to overwrite a key (use --force)")
     private = Ed25519PrivateKey.generate()
-    pem = private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption())
+    pem = private.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
     write_bytes_atomic(path, pem)  # mkstemp: created 0600, never readable by others even for a moment
     os.chmod(path, 0o600)
     public = private.public_key()
-    write_file(pub_path, public.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    write_file(
+        pub_path,
+        public.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo),
+    )
     return path, pub_path, key_id(public)
 
 
@@ -47,8 +51,10 @@ def load_private_key(path: Path) -> Ed25519PrivateKey:
     try:
         key = serialization.load_pem_private_key(data, password=None)
     except (ValueError, TypeError):
-        raise InputError(f"{path}: not an unencrypted PEM private key",
-                         hint="create one with `icsaudit keys new -o KEYFILE`") from None
+        raise InputError(
+            f"{path}: not an unencrypted PEM private key",
+            hint="create one with `icsaudit keys new -o KEYFILE`",
+        ) from None
     if not isinstance(key, Ed25519PrivateKey):
         raise InputError(f"{path}: not an Ed25519 private key")
     return key

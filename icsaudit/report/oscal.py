@@ -16,8 +16,13 @@ NS = "urn:icsaudit:oscal"  # our namespace for props that are not OSCAL's own
 ATTACK = "https://attack.mitre.org/"
 PLAN_FILE = "assessment-plan.json"
 NOT_MAPPED = ("attack-ics",)  # technique ids are threats, not controls
-SATISFIED = {"satisfied": "satisfied", "answered-yes": "satisfied", "not-satisfied": "not-satisfied",
-             "answered-no": "not-satisfied", "answered-partial": "not-satisfied"}
+SATISFIED = {
+    "satisfied": "satisfied",
+    "answered-yes": "satisfied",
+    "not-satisfied": "not-satisfied",
+    "answered-no": "not-satisfied",
+    "answered-partial": "not-satisfied",
+}
 
 
 def _time(ts: float | None) -> str:
@@ -57,81 +62,148 @@ def _metadata(a: Assessment, ids: _Ids, kind: str) -> dict:
         "last-modified": _time(a.created),
         "version": _text(a.assessment_id, "1"),
         "oscal-version": OSCAL_VERSION,
-        "roles": [{"id": "assessor", "title": "Assessor (icsaudit)"},
-                  {"id": "facility", "title": "Assessed facility"}],
+        "roles": [
+            {"id": "assessor", "title": "Assessor (icsaudit)"},
+            {"id": "facility", "title": "Assessed facility"},
+        ],
         "parties": [
-            {"uuid": org, "type": "organization", "name": _text(a.site.name, "facility"),
-             **({"short-name": a.site.facility_id} if a.site.facility_id.strip() else {})},
+            {
+                "uuid": org,
+                "type": "organization",
+                "name": _text(a.site.name, "facility"),
+                **({"short-name": a.site.facility_id} if a.site.facility_id.strip() else {}),
+            },
             {"uuid": tool, "type": "organization", "name": _text(a.generator, "icsaudit")},
         ],
-        "responsible-parties": [{"role-id": "assessor", "party-uuids": [tool]},
-                                {"role-id": "facility", "party-uuids": [org]}],
-        "props": [_prop("profile", a.site.profile), _prop("assessment-id", a.assessment_id),
-                  _prop("evidence-sha256", a.evidence_sha256)],
+        "responsible-parties": [
+            {"role-id": "assessor", "party-uuids": [tool]},
+            {"role-id": "facility", "party-uuids": [org]},
+        ],
+        "props": [
+            _prop("profile", a.site.profile),
+            _prop("assessment-id", a.assessment_id),
+            _prop("evidence-sha256", a.evidence_sha256),
+        ],
     }
 
 
 def _control_selections(a: Assessment) -> list[dict]:
-    ids = sorted({control_id(r.id) for fw in a.frameworks if fw.framework not in NOT_MAPPED for r in fw.requirements})
+    ids = sorted(
+        {control_id(r.id) for fw in a.frameworks if fw.framework not in NOT_MAPPED for r in fw.requirements}
+    )
     if not ids:
         return [{"include-all": {}}]
-    return [{"description": "Requirements of the frameworks mapped for this facility profile",
-             "include-controls": [{"control-id": cid} for cid in ids]}]
+    return [
+        {
+            "description": "Requirements of the frameworks mapped for this facility profile",
+            "include-controls": [{"control-id": cid} for cid in ids],
+        }
+    ]
 
 
 def _activities(ids: _Ids) -> list[dict]:
     return [
-        {"uuid": ids("activity", "passive"), "title": "Passive analysis of captured OT traffic",
-         "description": "Captured traffic (SPAN/TAP) is dissected per industrial protocol into assets, flows and "
-                        "operations; SQL checks judge it against the site model and the facility profile.",
-         "props": [_prop("method", "TEST", None)]},
-        {"uuid": ids("activity", "probe"), "title": "Safe read-only identity probes",
-         "description": "Where the profile allows, one read-only identity request per device; never in CSL 1-2 or "
-                        "safety zones.", "props": [_prop("method", "TEST", None)]},
-        {"uuid": ids("activity", "answers"), "title": "Manual answers for requirements no check covers",
-         "description": "Questionnaire answers from the facility for requirements that traffic cannot show.",
-         "props": [_prop("method", "INTERVIEW", None)]},
+        {
+            "uuid": ids("activity", "passive"),
+            "title": "Passive analysis of captured OT traffic",
+            "description": "Captured traffic (SPAN/TAP) is dissected per industrial protocol into assets, flows and "
+            "operations; SQL checks judge it against the site model and the facility profile.",
+            "props": [_prop("method", "TEST", None)],
+        },
+        {
+            "uuid": ids("activity", "probe"),
+            "title": "Safe read-only identity probes",
+            "description": "Where the profile allows, one read-only identity request per device; never in CSL 1-2 or "
+            "safety zones.",
+            "props": [_prop("method", "TEST", None)],
+        },
+        {
+            "uuid": ids("activity", "answers"),
+            "title": "Manual answers for requirements no check covers",
+            "description": "Questionnaire answers from the facility for requirements that traffic cannot show.",
+            "props": [_prop("method", "INTERVIEW", None)],
+        },
     ]
 
 
 def assessment_plan(a: Assessment) -> dict:
     ids = _Ids(a)
-    return {"assessment-plan": {
-        "uuid": ids("assessment-plan"),
-        "metadata": _metadata(a, ids, "ICS security assessment plan"),
-        "import-ssp": {"href": "site.yaml",
-                       "remarks": "The facility's icsaudit site model stands in for a system security plan."},
-        "local-definitions": {"activities": _activities(ids)},
-        "reviewed-controls": {"control-selections": _control_selections(a)},
-        "assessment-subjects": [{"type": "inventory-item", "description": "Every asset observed or declared in the "
-                                 "site model", "include-all": {}}],
-        "tasks": [{"uuid": ids("task", "capture"), "type": "action", "title": "Capture and analyse OT traffic",
-                   "timing": {"within-date-range": {"start": _time(a.capture.first_ts or a.created),
-                                                    "end": _time(a.capture.last_ts or a.created)}},
-                   "associated-activities": [{"activity-uuid": ids("activity", "passive"),
-                                              "subjects": [{"type": "inventory-item", "include-all": {}}]}]}],
-    }}
+    return {
+        "assessment-plan": {
+            "uuid": ids("assessment-plan"),
+            "metadata": _metadata(a, ids, "ICS security assessment plan"),
+            "import-ssp": {
+                "href": "site.yaml",
+                "remarks": "The facility's icsaudit site model stands in for a system security plan.",
+            },
+            "local-definitions": {"activities": _activities(ids)},
+            "reviewed-controls": {"control-selections": _control_selections(a)},
+            "assessment-subjects": [
+                {
+                    "type": "inventory-item",
+                    "description": "Every asset observed or declared in the site model",
+                    "include-all": {},
+                }
+            ],
+            "tasks": [
+                {
+                    "uuid": ids("task", "capture"),
+                    "type": "action",
+                    "title": "Capture and analyse OT traffic",
+                    "timing": {
+                        "within-date-range": {
+                            "start": _time(a.capture.first_ts or a.created),
+                            "end": _time(a.capture.last_ts or a.created),
+                        }
+                    },
+                    "associated-activities": [
+                        {
+                            "activity-uuid": ids("activity", "passive"),
+                            "subjects": [{"type": "inventory-item", "include-all": {}}],
+                        }
+                    ],
+                }
+            ],
+        }
+    }
 
 
 def _inventory(a: Assessment, ids: _Ids) -> list[dict]:
     items = []
     for x in sorted(a.assets, key=lambda x: x.asset_id):
         props = [_prop("asset-id", x.asset_id, None)]
-        props += [_prop(name, value, None) for name, value in (("ipv4-address" if ":" not in x.ip else "ipv6-address",
-                                                                x.ip), ("mac-address", x.mac),
-                                                               ("fqdn", x.name), ("serial-number", x.serial),
-                                                               ("vendor-name", x.vendor), ("model", x.model),
-                                                               ("version", x.firmware)) if value.strip()]
+        props += [
+            _prop(name, value, None)
+            for name, value in (
+                ("ipv4-address" if ":" not in x.ip else "ipv6-address", x.ip),
+                ("mac-address", x.mac),
+                ("fqdn", x.name),
+                ("serial-number", x.serial),
+                ("vendor-name", x.vendor),
+                ("model", x.model),
+                ("version", x.firmware),
+            )
+            if value.strip()
+        ]
         props += [_prop(name, value) for name, value in (("zone", x.zone), ("role", x.role)) if value.strip()]
-        items.append({"uuid": ids("asset", x.asset_id),
-                      "description": _text(f"{x.role or 'asset'} {x.name or x.asset_id} in zone {x.zone or 'none'}",
-                                           "asset"), "props": props})
+        items.append(
+            {
+                "uuid": ids("asset", x.asset_id),
+                "description": _text(
+                    f"{x.role or 'asset'} {x.name or x.asset_id} in zone {x.zone or 'none'}", "asset"
+                ),
+                "props": props,
+            }
+        )
     return items
 
 
 def _subjects(f: Finding, ids: _Ids, known: set[str]) -> list[dict]:
-    return [{"subject-uuid": ids("asset", asset_id), "type": "inventory-item", "title": asset_id}
-            for asset_id in f.asset_ids if asset_id in known]
+    return [
+        {"subject-uuid": ids("asset", asset_id), "type": "inventory-item", "title": asset_id}
+        for asset_id in f.asset_ids
+        if asset_id in known
+    ]
 
 
 def _observation(a: Assessment, f: Finding, ids: _Ids, known: set[str]) -> dict:
@@ -141,7 +213,11 @@ def _observation(a: Assessment, f: Finding, ids: _Ids, known: set[str]) -> dict:
         "uuid": ids("observation", f.finding_id),
         "title": _text(f"{f.check_id}: {f.title}", f.check_id),
         "description": _text(f.message, f.title),
-        "props": [_prop("finding-id", f.finding_id), _prop("check-id", f.check_id), _prop("severity", f.severity)]
+        "props": [
+            _prop("finding-id", f.finding_id),
+            _prop("check-id", f.check_id),
+            _prop("severity", f.severity),
+        ]
         + ([_prop("zone", f.zone)] if f.zone.strip() else []),
         "methods": ["TEST"],
         "types": ["finding"],
@@ -160,42 +236,73 @@ def _risk(a: Assessment, f: Finding, ids: _Ids, attack: list[str]) -> dict:
         "uuid": ids("risk", f.finding_id),
         "title": _text(f.title, f.check_id),
         "description": _text(f.message, f.title),
-        "statement": _text("; ".join(f.risk.factors) if f.risk and f.risk.factors else
-                           f"{f.severity} finding of check {f.check_id}", "risk"),
+        "statement": _text(
+            "; ".join(f.risk.factors)
+            if f.risk and f.risk.factors
+            else f"{f.severity} finding of check {f.check_id}",
+            "risk",
+        ),
         "props": [_prop("finding-id", f.finding_id)],
         "status": "open",
         "related-observations": [{"observation-uuid": ids("observation", f.finding_id)}],
     }
     if attack:
         # threat-id ids are URIs in OSCAL: the technique's ATT&CK page carries its id (T0855)
-        risk["threat-ids"] = [{"system": ATTACK, "id": f"{ATTACK}techniques/{t}/", "href": f"{ATTACK}techniques/{t}/"}
-                              for t in attack]
+        risk["threat-ids"] = [
+            {"system": ATTACK, "id": f"{ATTACK}techniques/{t}/", "href": f"{ATTACK}techniques/{t}/"}
+            for t in attack
+        ]
     if f.risk:
-        risk["characterizations"] = [{
-            "origin": {"actors": [{"type": "tool", "actor-uuid": ids("party", "tool")}]},
-            "facets": [{"name": "likelihood", "system": NS, "value": str(f.risk.likelihood)},
-                       {"name": "impact", "system": NS, "value": str(f.risk.consequence)},
-                       {"name": "risk-score", "system": NS, "value": str(f.risk.score)},
-                       {"name": "risk-level", "system": NS, "value": f.risk.level}],
-        }]
+        risk["characterizations"] = [
+            {
+                "origin": {"actors": [{"type": "tool", "actor-uuid": ids("party", "tool")}]},
+                "facets": [
+                    {"name": "likelihood", "system": NS, "value": str(f.risk.likelihood)},
+                    {"name": "impact", "system": NS, "value": str(f.risk.consequence)},
+                    {"name": "risk-score", "system": NS, "value": str(f.risk.score)},
+                    {"name": "risk-level", "system": NS, "value": f.risk.level},
+                ],
+            }
+        ]
     if f.remediation.strip():
-        risk["remediations"] = [{"uuid": ids("remediation", f.finding_id), "lifecycle": "recommendation",
-                                 "title": _text(f"Fix {f.check_id}", "Fix"), "description": _text(f.remediation, "-")}]
+        risk["remediations"] = [
+            {
+                "uuid": ids("remediation", f.finding_id),
+                "lifecycle": "recommendation",
+                "title": _text(f"Fix {f.check_id}", "Fix"),
+                "description": _text(f.remediation, "-"),
+            }
+        ]
     return risk
 
 
-def _requirement_finding(fw: str, req: RequirementResult, ids: _Ids, by_check: dict[str, list[Finding]]) -> dict:
+def _requirement_finding(
+    fw: str, req: RequirementResult, ids: _Ids, by_check: dict[str, list[Finding]]
+) -> dict:
     related = sorted({f.finding_id for c in req.checks for f in by_check.get(c, [])})
     state = SATISFIED[req.status]
     finding = {
         "uuid": ids("finding", fw, req.id),
         "title": _text(f"{fw} {req.id}: {req.title}", req.id),
-        "description": _text(f"{req.id} is {req.status}" + (f" (checks {', '.join(req.checks)})" if req.checks else "")
-                             + (f"; answer: {req.answer.get('value', '')} {req.answer.get('comment', '')}"
-                                if req.answer else ""), req.id),
+        "description": _text(
+            f"{req.id} is {req.status}"
+            + (f" (checks {', '.join(req.checks)})" if req.checks else "")
+            + (
+                f"; answer: {req.answer.get('value', '')} {req.answer.get('comment', '')}"
+                if req.answer
+                else ""
+            ),
+            req.id,
+        ),
         "props": [_prop("framework", fw), _prop("requirement-status", req.status)],
-        "target": {"type": "objective-id", "target-id": f"{control_id(req.id)}_obj",
-                   "status": {"state": state, **({"reason": "answered"} if req.status.startswith("answered") else {})}},
+        "target": {
+            "type": "objective-id",
+            "target-id": f"{control_id(req.id)}_obj",
+            "status": {
+                "state": state,
+                **({"reason": "answered"} if req.status.startswith("answered") else {}),
+            },
+        },
     }
     if related:
         finding["related-observations"] = [{"observation-uuid": ids("observation", x)} for x in related]
@@ -218,29 +325,43 @@ def assessment_results(a: Assessment) -> dict:
     by_check: dict[str, list[Finding]] = {}
     for f in a.findings:
         by_check.setdefault(f.check_id, []).append(f)
-    oscal_findings = [_requirement_finding(fw.framework, req, ids, by_check)
-                      for fw in a.frameworks if fw.framework not in NOT_MAPPED
-                      for req in fw.requirements if req.status in SATISFIED]
+    oscal_findings = [
+        _requirement_finding(fw.framework, req, ids, by_check)
+        for fw in a.frameworks
+        if fw.framework not in NOT_MAPPED
+        for req in fw.requirements
+        if req.status in SATISFIED
+    ]
     linked = {link["observation-uuid"] for f in oscal_findings for link in f.get("related-observations", [])}
     for f in sorted(a.findings, key=lambda f: f.finding_id):  # findings no requirement covers keep a link too
         if ids("observation", f.finding_id) not in linked:
-            oscal_findings.append({
-                "uuid": ids("finding", "check", f.finding_id),
-                "title": _text(f"{f.check_id}: {f.title}", f.check_id),
-                "description": _text(f.message, f.title),
-                "target": {"type": "objective-id", "target-id": f"{control_id(f.check_id)}_obj",
-                           "status": {"state": "not-satisfied"}},
-                "related-observations": [{"observation-uuid": ids("observation", f.finding_id)}],
-                "related-risks": [{"risk-uuid": ids("risk", f.finding_id)}],
-            })
+            oscal_findings.append(
+                {
+                    "uuid": ids("finding", "check", f.finding_id),
+                    "title": _text(f"{f.check_id}: {f.title}", f.check_id),
+                    "description": _text(f.message, f.title),
+                    "target": {
+                        "type": "objective-id",
+                        "target-id": f"{control_id(f.check_id)}_obj",
+                        "status": {"state": "not-satisfied"},
+                    },
+                    "related-observations": [{"observation-uuid": ids("observation", f.finding_id)}],
+                    "related-risks": [{"risk-uuid": ids("risk", f.finding_id)}],
+                }
+            )
     result = {
         "uuid": ids("result"),
         "title": _text(f"Assessment of {a.site.name}", "Assessment"),
-        "description": _text(f"Passive OT security assessment against the {a.site.profile_title or a.site.profile} "
-                             f"profile: {len(a.findings)} findings from {len(a.results)} checks.", "Assessment"),
+        "description": _text(
+            f"Passive OT security assessment against the {a.site.profile_title or a.site.profile} "
+            f"profile: {len(a.findings)} findings from {len(a.results)} checks.",
+            "Assessment",
+        ),
         "start": _time(a.capture.first_ts if a.capture.first_ts is not None else a.created),
         "end": _time(a.capture.last_ts if a.capture.last_ts is not None else a.created),
-        "props": [_prop("checks-" + status, n) for status, n in sorted(_count(r.status for r in a.results).items())],
+        "props": [
+            _prop("checks-" + status, n) for status, n in sorted(_count(r.status for r in a.results).items())
+        ],
         "reviewed-controls": {"control-selections": _control_selections(a)},
     }
     inventory = _inventory(a, ids)
@@ -251,26 +372,32 @@ def assessment_results(a: Assessment) -> dict:
         result["risks"] = risks
     if oscal_findings:
         result["findings"] = oscal_findings
-    return {"assessment-results": {
-        "uuid": ids("assessment-results"),
-        "metadata": _metadata(a, ids, "ICS security assessment results"),
-        "import-ap": {"href": PLAN_FILE},
-        "results": [result],
-    }}
+    return {
+        "assessment-results": {
+            "uuid": ids("assessment-results"),
+            "metadata": _metadata(a, ids, "ICS security assessment results"),
+            "import-ap": {"href": PLAN_FILE},
+            "results": [result],
+        }
+    }
 
 
 def poam(a: Assessment) -> dict:
     """Plan of action and milestones for every open finding."""
     ids = _Ids(a)
     observations, risks = _observations_and_risks(a, ids)
-    items = [{
-        "uuid": ids("poam-item", f.finding_id),
-        "title": _text(f"{f.check_id}: {f.title}", f.check_id),
-        "description": _text(f.remediation or f.message, f.title),
-        "props": [_prop("severity", f.severity)] + ([_prop("risk-score", f.risk.score)] if f.risk else []),
-        "related-observations": [{"observation-uuid": ids("observation", f.finding_id)}],
-        "related-risks": [{"risk-uuid": ids("risk", f.finding_id)}],
-    } for f in sorted(a.findings, key=lambda f: f.finding_id)]
+    items = [
+        {
+            "uuid": ids("poam-item", f.finding_id),
+            "title": _text(f"{f.check_id}: {f.title}", f.check_id),
+            "description": _text(f.remediation or f.message, f.title),
+            "props": [_prop("severity", f.severity)]
+            + ([_prop("risk-score", f.risk.score)] if f.risk else []),
+            "related-observations": [{"observation-uuid": ids("observation", f.finding_id)}],
+            "related-risks": [{"risk-uuid": ids("risk", f.finding_id)}],
+        }
+        for f in sorted(a.findings, key=lambda f: f.finding_id)
+    ]
     body: dict = {
         "uuid": ids("poam"),
         "metadata": _metadata(a, ids, "ICS security plan of action and milestones"),
@@ -283,8 +410,9 @@ def poam(a: Assessment) -> dict:
         body["observations"] = observations
         body["risks"] = risks
     # poam-items needs at least one entry: with nothing open, say so explicitly
-    body["poam-items"] = items or [{"title": "No open findings",
-                                    "description": "The assessment produced no findings to remediate."}]
+    body["poam-items"] = items or [
+        {"title": "No open findings", "description": "The assessment produced no findings to remediate."}
+    ]
     return {"plan-of-action-and-milestones": body}
 
 
@@ -296,5 +424,8 @@ def _count(values) -> dict[str, int]:
 
 
 def oscal_documents(a: Assessment) -> dict[str, dict]:
-    return {PLAN_FILE: assessment_plan(a), "assessment-results.json": assessment_results(a),
-            "poam.json": poam(a)}
+    return {
+        PLAN_FILE: assessment_plan(a),
+        "assessment-results.json": assessment_results(a),
+        "poam.json": poam(a),
+    }

@@ -50,5 +50,7 @@ def oscal_errors(document: dict) -> list[str]:
     if len(kinds) != 1 or kinds[0] not in SCHEMA_FILES:
         return [f"(root): not a supported OSCAL document (top-level keys {sorted(document)})"]
     errors = _validator(SCHEMA_FILES[kinds[0]], kinds[0]).iter_errors(document)
-    return [f"{'/'.join(str(p) for p in e.absolute_path) or '(root)'}: {e.message}"
-            for e in sorted(errors, key=lambda e: list(map(str, e.absolute_path)))]
+    return [
+        f"{'/'.join(str(p) for p in e.absolute_path) or '(root)'}: {e.message}"
+        for e in sorted(errors, key=lambda e: list(map(str, e.absolute_path)))
+    ]

@@ -17,8 +17,11 @@ def html_to_pdf(html: str) -> bytes:
     try:
         import weasyprint
     except (ImportError, OSError) as exc:
-        raise IcsauditError("--format pdf needs weasyprint, which is not installed",
-                            hint=f"pip install 'icsaudit[pdf]' ({exc.__class__.__name__}: {exc})") from None
+        raise IcsauditError(
+            "--format pdf needs weasyprint, which is not installed",
+            hint=f"pip install 'icsaudit[pdf]' ({exc.__class__.__name__}: {exc})",
+        ) from None
+
     # no base_url and a fetcher that refuses everything: the report is self-contained by design
     def refuse(url: str, *args, **kwargs):
         raise ValueError(f"external resource refused: {url}")

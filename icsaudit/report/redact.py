@@ -29,8 +29,9 @@ IPV4 = re.compile(r"(?<![\w.])(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[
 MAC = re.compile(r"(?<![\w:-])(?:[0-9A-Fa-f]{2}[:-]){5}[0-9A-Fa-f]{2}(?![\w:-])")
 IPV6 = re.compile(r"(?<![\w:])(?:[0-9A-Fa-f]{1,4}:){2,7}[0-9A-Fa-f]{0,4}(?![\w:])")
 # keys whose values are secrets or process payloads: dropped at regulator level
-SECRET_KEY = re.compile(r"pass|cred|user|login|hash|secret|token|community|payload|value|data|raw|bytes|key",
-                        re.IGNORECASE)
+SECRET_KEY = re.compile(
+    r"pass|cred|user|login|hash|secret|token|community|payload|value|data|raw|bytes|key", re.IGNORECASE
+)
 
 
 def check_level(level: str) -> str:
@@ -51,8 +52,9 @@ def pseudonym_key(signing_key: Ed25519PrivateKey | None, key_file: Path | None) 
         return data.strip()
     if signing_key is None:
         raise InputError("redaction needs a key: pass --key or --pseudonym-key")
-    raw = signing_key.private_bytes(serialization.Encoding.Raw, serialization.PrivateFormat.Raw,
-                                    serialization.NoEncryption())
+    raw = signing_key.private_bytes(
+        serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+    )
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"icsaudit pseudonyms v1").derive(raw)
 
 
@@ -99,16 +101,23 @@ class _Replacer:
         self.pseudo = pseudo
         self.kinds = {k.lower(): v for k, v in tokens.items()}
         ordered = sorted(tokens, key=len, reverse=True)  # longest first: an FQDN before its host name
-        self.pattern = re.compile(
-            r"(?<![\w.:-])(?:" + "|".join(re.escape(t) for t in ordered) + r")(?![\w:-]|\.\w)", re.IGNORECASE
-        ) if ordered else None
+        self.pattern = (
+            re.compile(
+                r"(?<![\w.:-])(?:" + "|".join(re.escape(t) for t in ordered) + r")(?![\w:-]|\.\w)",
+                re.IGNORECASE,
+            )
+            if ordered
+            else None
+        )
 
     def text(self, value: str) -> str:
         if self.pattern is not None:
             value = self.pattern.sub(lambda m: self.pseudo(self.kinds[m.group(0).lower()], m.group(0)), value)
         value = MAC.sub(lambda m: self.pseudo("mac", m.group(0).replace("-", ":")), value)
         value = IPV4.sub(lambda m: self.pseudo("ip", m.group(0)), value)
-        return IPV6.sub(lambda m: self.pseudo("ip", m.group(0)) if m.group(0).count(":") >= 2 else m.group(0), value)
+        return IPV6.sub(
+            lambda m: self.pseudo("ip", m.group(0)) if m.group(0).count(":") >= 2 else m.group(0), value
+        )
 
     def walk(self, node: Any, drop_secrets: bool = False) -> Any:
         if isinstance(node, str):
@@ -116,8 +125,11 @@ class _Replacer:
         if isinstance(node, list):
             return [self.walk(v, drop_secrets) for v in node]
         if isinstance(node, dict):
-            return {self.text(k): self.walk(v, drop_secrets) for k, v in node.items()
-                    if not (drop_secrets and SECRET_KEY.search(k))}
+            return {
+                self.text(k): self.walk(v, drop_secrets)
+                for k, v in node.items()
+                if not (drop_secrets and SECRET_KEY.search(k))
+            }
         return node
 
 
@@ -133,7 +145,9 @@ def redact_assessment(a: Assessment, replacer: _Replacer) -> Assessment:
 def redact_evidence(e: Evidence, replacer: _Replacer) -> Evidence:
     doc = msgspec.to_builtins(e)
     for event in doc.get("events", []):
-        event["detail"] = {} if event.get("kind") == "credential" else replacer.walk(event.get("detail", {}), True)
+        event["detail"] = (
+            {} if event.get("kind") == "credential" else replacer.walk(event.get("detail", {}), True)
+        )
     for identity in doc.get("identities", []):
         identity["raw"] = {}  # protocol payloads as the device sent them
     for service in doc.get("services", []):
@@ -143,9 +157,13 @@ def redact_evidence(e: Evidence, replacer: _Replacer) -> Evidence:
     return msgspec.convert(replacer.walk(doc), Evidence)
 
 
-def regulator_copy(a: Assessment, evidence: Evidence | None, key: bytes) -> tuple[Assessment, Evidence | None]:
+def regulator_copy(
+    a: Assessment, evidence: Evidence | None, key: bytes
+) -> tuple[Assessment, Evidence | None]:
     replacer = _Replacer(_tokens(a, evidence), Pseudonymizer(key))
-    return redact_assessment(a, replacer), (redact_evidence(evidence, replacer) if evidence is not None else None)
+    return redact_assessment(a, replacer), (
+        redact_evidence(evidence, replacer) if evidence is not None else None
+    )
 
 
 def zone_type(zone) -> str:
@@ -173,14 +191,33 @@ def facility_summary(a: Assessment, facility_label: str) -> dict[str, Any]:
         "facility": facility_label,
         "profile": a.site.profile,
         "profile_title": a.site.profile_title,
-        "period": {"start": iso(a.capture.first_ts, seconds=False), "end": iso(a.capture.last_ts, seconds=False)},
+        "period": {
+            "start": iso(a.capture.first_ts, seconds=False),
+            "end": iso(a.capture.last_ts, seconds=False),
+        },
         "schema_version": a.schema_version,
         "findings_by_severity": dict(sorted(by_severity.items())),
         "findings_by_zone_type": {k: dict(sorted(v.items())) for k, v in sorted(by_zone_type.items())},
-        "checks": [{"check_id": r.check_id, "title": r.title, "area": r.area, "status": r.status,
-                    "severity": r.severity, "findings": r.findings} for r in sorted(a.results, key=lambda r: r.check_id)],
-        "frameworks": [{"framework": fw.framework, "title": fw.title, "counts": dict(sorted(fw.counts.items())),
-                        "covered_percent": coverage_percent(fw.counts)} for fw in a.frameworks],
+        "checks": [
+            {
+                "check_id": r.check_id,
+                "title": r.title,
+                "area": r.area,
+                "status": r.status,
+                "severity": r.severity,
+                "findings": r.findings,
+            }
+            for r in sorted(a.results, key=lambda r: r.check_id)
+        ],
+        "frameworks": [
+            {
+                "framework": fw.framework,
+                "title": fw.title,
+                "counts": dict(sorted(fw.counts.items())),
+                "covered_percent": coverage_percent(fw.counts),
+            }
+            for fw in a.frameworks
+        ],
     }
 
 

@@ -21,7 +21,9 @@ def parse_formats(spec: str | Iterable[str]) -> list[str]:
     names = [i.strip().lower() for i in items if i.strip()]
     unknown = [n for n in names if n not in FORMATS]
     if unknown or not names:
-        raise InputError(f"unknown report format {', '.join(unknown) or '(none)'}; valid formats: {', '.join(FORMATS)}")
+        raise InputError(
+            f"unknown report format {', '.join(unknown) or '(none)'}; valid formats: {', '.join(FORMATS)}"
+        )
     return list(dict.fromkeys(names))
 
 

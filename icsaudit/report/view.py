@@ -13,10 +13,22 @@ from typing import Any
 from icsaudit.engine.model import SEVERITIES, Assessment, Finding
 
 SEVERITY_ORDER = tuple(reversed(SEVERITIES))  # critical first
-SEVERITY_COLOURS = {"critical": "#8e1b1b", "high": "#d9480f", "medium": "#e8a200", "low": "#2f7ab8",
-                    "info": "#6c757d"}
-REQUIREMENT_STATUSES = ("not-satisfied", "satisfied", "answered-yes", "answered-partial", "answered-no",
-                        "not-assessed", "not-applicable")
+SEVERITY_COLOURS = {
+    "critical": "#8e1b1b",
+    "high": "#d9480f",
+    "medium": "#e8a200",
+    "low": "#2f7ab8",
+    "info": "#6c757d",
+}
+REQUIREMENT_STATUSES = (
+    "not-satisfied",
+    "satisfied",
+    "answered-yes",
+    "answered-partial",
+    "answered-no",
+    "not-assessed",
+    "not-applicable",
+)
 UNZONED = "(no zone)"
 
 
@@ -33,8 +45,10 @@ def severity_rank(severity: str) -> int:
 
 
 def sorted_findings(findings: list[Finding]) -> list[Finding]:
-    return sorted(findings, key=lambda f: (severity_rank(f.severity), -(f.risk.score if f.risk else 0),
-                                           f.check_id, f.finding_id))
+    return sorted(
+        findings,
+        key=lambda f: (severity_rank(f.severity), -(f.risk.score if f.risk else 0), f.check_id, f.finding_id),
+    )
 
 
 def findings_by_severity(findings: list[Finding]) -> dict[str, int]:

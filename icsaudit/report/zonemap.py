@@ -21,8 +21,15 @@ TOP = 20
 CSL_AS_LEVEL = {1: 0.0, 2: 1.0, 3: 2.0, 4: 4.0, 5: 5.0}
 ALLOWED = "#5f6b7a"
 VIOLATION = "#c92a2a"
-POSTURE_FILL = {"critical": "#f8d7d7", "high": "#fde4d3", "medium": "#fff3cd", "low": "#dbeafe", "info": "#eef0f2",
-                "no findings": "#e3f4e6", "not observed": "#f4f4f4"}
+POSTURE_FILL = {
+    "critical": "#f8d7d7",
+    "high": "#fde4d3",
+    "medium": "#fff3cd",
+    "low": "#dbeafe",
+    "info": "#eef0f2",
+    "no findings": "#e3f4e6",
+    "not observed": "#f4f4f4",
+}
 
 
 @dataclass
@@ -57,7 +64,9 @@ def _zones_with_unzoned(a: Assessment) -> list[ZoneSummary]:
     unzoned_assets = sum(1 for x in a.assets if not x.zone)
     referenced = {zf.client_zone for zf in a.zone_flows} | {zf.server_zone for zf in a.zone_flows}
     if "" in referenced or unzoned_assets:
-        zones.append(ZoneSummary(id="", name=UNZONED, assets=unzoned_assets, observed=True, purdue_level=None))
+        zones.append(
+            ZoneSummary(id="", name=UNZONED, assets=unzoned_assets, observed=True, purdue_level=None)
+        )
     for zone_id in sorted(referenced - known - {""}):  # a flow names a zone the summary lacks: still draw it
         zones.append(ZoneSummary(id=zone_id, name=zone_id, observed=True))
     return zones
@@ -88,12 +97,24 @@ def _box_svg(box: Box) -> str:
     fill = POSTURE_FILL.get(posture, "#eef0f2")
     stroke = VIOLATION if z.safety else "#33414f"
     dash = ' stroke-dasharray="6 4"' if not z.id else ""
-    levels = " · ".join(p for p in (
-        f"L{z.purdue_level:g}" if z.purdue_level is not None else "",
-        f"CSL {z.csl}" if z.csl is not None else "",
-        f"SL-T {z.sl_t}" if z.sl_t is not None else "") if p)
-    tags = " ".join(t for t in ("SAFETY" if z.safety else "", "ONE-WAY" if z.one_way else "",
-                                "NOT OBSERVED" if not z.observed else "") if t)
+    levels = " · ".join(
+        p
+        for p in (
+            f"L{z.purdue_level:g}" if z.purdue_level is not None else "",
+            f"CSL {z.csl}" if z.csl is not None else "",
+            f"SL-T {z.sl_t}" if z.sl_t is not None else "",
+        )
+        if p
+    )
+    tags = " ".join(
+        t
+        for t in (
+            "SAFETY" if z.safety else "",
+            "ONE-WAY" if z.one_way else "",
+            "NOT OBSERVED" if not z.observed else "",
+        )
+        if t
+    )
     max_chars = max(8, int(box.w / 7.2))
     title = z.name or z.id
     title = title if len(title) <= max_chars else title[: max_chars - 1] + "…"
@@ -103,17 +124,19 @@ def _box_svg(box: Box) -> str:
         f'stroke="{stroke}" stroke-width="{2.5 if z.safety else 1.4}"{dash}/>',
         f'<text x="{box.x + 8:.1f}" y="{box.y + 17:.1f}" class="zt">{escape(title)}</text>',
         f'<text x="{box.x + 8:.1f}" y="{box.y + 33:.1f}" class="zs">{escape(z.id or "unzoned")}'
-        f'{" · " + escape(levels) if levels else ""}</text>',
+        f"{' · ' + escape(levels) if levels else ''}</text>",
         f'<text x="{box.x + 8:.1f}" y="{box.y + 49:.1f}" class="zs">{z.assets} asset{"s" if z.assets != 1 else ""}'
-        f'{" · " + escape(tags) if tags else ""}</text>',
+        f"{' · ' + escape(tags) if tags else ''}</text>",
     ]
     bx = box.x + 8
     for severity in ("critical", "high", "medium", "low", "info"):
         n = z.findings.get(severity, 0)
         if n:
-            parts.append(f'<rect x="{bx:.1f}" y="{box.y + 56:.1f}" width="26" height="13" rx="3" '
-                         f'fill="{SEVERITY_COLOURS[severity]}"/><text x="{bx + 13:.1f}" y="{box.y + 66:.1f}" '
-                         f'class="zb">{n}</text>')
+            parts.append(
+                f'<rect x="{bx:.1f}" y="{box.y + 56:.1f}" width="26" height="13" rx="3" '
+                f'fill="{SEVERITY_COLOURS[severity]}"/><text x="{bx + 13:.1f}" y="{box.y + 66:.1f}" '
+                f'class="zb">{n}</text>'
+            )
             bx += 30
     parts.append("</g>")
     return "".join(parts)
@@ -128,7 +151,9 @@ def _edges(a: Assessment) -> list[tuple[str, str, bool, list[str], int]]:
         key = (zf.client_zone, zf.server_zone, zf.allowed)
         merged[key].append(f"{zf.protocol}/{zf.server_port}")
         flows[key] += zf.flows
-    return [(c, s, ok, sorted(set(labels)), flows[(c, s, ok)]) for (c, s, ok), labels in sorted(merged.items())]
+    return [
+        (c, s, ok, sorted(set(labels)), flows[(c, s, ok)]) for (c, s, ok), labels in sorted(merged.items())
+    ]
 
 
 def _edge_path(src: Box, dst: Box, index: int, count: int, lane_x: float | None) -> tuple[str, float, float]:
@@ -138,7 +163,11 @@ def _edge_path(src: Box, dst: Box, index: int, count: int, lane_x: float | None)
     if abs(src.y - dst.y) < 1:  # same row: arc below the boxes
         x1, y1, x2, y2 = src.cx + spread / 4, src.y + BOX_H, dst.cx + spread / 4, dst.y + BOX_H
         cx, cy = (x1 + x2) / 2, y1 + 44 + abs(spread) / 3
-        return f"M{x1:.1f},{y1:.1f} Q{cx:.1f},{cy:.1f} {x2:.1f},{y2:.1f}", (x1 + 2 * cx + x2) / 4, (y1 + 2 * cy + y2) / 4
+        return (
+            f"M{x1:.1f},{y1:.1f} Q{cx:.1f},{cy:.1f} {x2:.1f},{y2:.1f}",
+            (x1 + 2 * cx + x2) / 4,
+            (y1 + 2 * cy + y2) / 4,
+        )
     down = dst.y > src.y
     if lane_x is None:
         x1, y1 = src.cx + spread / 3, src.y + (BOX_H if down else 0)
@@ -164,11 +193,13 @@ def _edge_svg(path: str, lx: float, ly: float, allowed: bool, labels: list[str])
     width = 6.2 * len(label) + 8
     cls = "flow ok" if allowed else "flow bad"
     dash = "" if allowed else ' stroke-dasharray="7 3"'
-    return (f'<g class="{cls}"><path d="{path}" fill="none" stroke="{colour}" '
-            f'stroke-width="{1.6 if allowed else 2.4}"{dash} marker-end="url(#{marker})"/>'
-            f'<rect x="{lx - width / 2:.1f}" y="{ly - 9:.1f}" width="{width:.1f}" height="14" rx="3" fill="#fff" '
-            f'fill-opacity="0.95" stroke="{colour}" stroke-width="0.6"/>'
-            f'<text x="{lx:.1f}" y="{ly + 2:.1f}" class="fl" fill="{colour}">{escape(label)}</text></g>')
+    return (
+        f'<g class="{cls}"><path d="{path}" fill="none" stroke="{colour}" '
+        f'stroke-width="{1.6 if allowed else 2.4}"{dash} marker-end="url(#{marker})"/>'
+        f'<rect x="{lx - width / 2:.1f}" y="{ly - 9:.1f}" width="{width:.1f}" height="14" rx="3" fill="#fff" '
+        f'fill-opacity="0.95" stroke="{colour}" stroke-width="0.6"/>'
+        f'<text x="{lx:.1f}" y="{ly + 2:.1f}" class="fl" fill="{colour}">{escape(label)}</text></g>'
+    )
 
 
 def _lane_x(boxes: list[Box], src: Box, dst: Box, k: int) -> float:
@@ -198,10 +229,13 @@ def zone_map_svg(a: Assessment) -> str:
         if box.y not in seen_rows:
             seen_rows.add(box.y)
             label = _level_label(level_of(box.zone)) if box.zone.id else "—"
-            out.append(f'<text x="12" y="{box.y + BOX_H / 2 + 4:.1f}" class="lv">{escape(label)}</text>'
-                       f'<line x1="10" x2="{WIDTH - 10}" y1="{box.y - ROW_GAP / 2 + 4:.1f}" '
-                       f'y2="{box.y - ROW_GAP / 2 + 4:.1f}" stroke="#e1e5ea"/>' if box.y > TOP else
-                       f'<text x="12" y="{box.y + BOX_H / 2 + 4:.1f}" class="lv">{escape(label)}</text>')
+            out.append(
+                f'<text x="12" y="{box.y + BOX_H / 2 + 4:.1f}" class="lv">{escape(label)}</text>'
+                f'<line x1="10" x2="{WIDTH - 10}" y1="{box.y - ROW_GAP / 2 + 4:.1f}" '
+                f'y2="{box.y - ROW_GAP / 2 + 4:.1f}" stroke="#e1e5ea"/>'
+                if box.y > TOP
+                else f'<text x="12" y="{box.y + BOX_H / 2 + 4:.1f}" class="lv">{escape(label)}</text>'
+            )
     out.extend(_box_svg(box) for box in boxes)
     edges = [e for e in _edges(a) if e[0] in by_id and e[1] in by_id]
     pair_count: dict[tuple[str, str], int] = defaultdict(int)
@@ -222,12 +256,14 @@ def zone_map_svg(a: Assessment) -> str:
         out.append(_edge_svg(path, lx, ly, allowed, labels))
         pair_index[pair] += 1
     legend_y = height - 14
-    out.append(f'<g class="legend"><line x1="{LEFT}" x2="{LEFT + 30}" y1="{legend_y}" y2="{legend_y}" '
-               f'stroke="{ALLOWED}" stroke-width="1.6"/><text x="{LEFT + 36}" y="{legend_y + 4}" class="zs">'
-               f'flow allowed by a declared conduit</text><line x1="{LEFT + 260}" x2="{LEFT + 290}" y1="{legend_y}" '
-               f'y2="{legend_y}" stroke="{VIOLATION}" stroke-width="2.4" stroke-dasharray="7 3"/>'
-               f'<text x="{LEFT + 296}" y="{legend_y + 4}" class="zs">flow not allowed (violation)</text>'
-               f'<rect x="{LEFT + 500}" y="{legend_y - 7}" width="22" height="13" fill="#fff" stroke="{VIOLATION}" '
-               f'stroke-width="2.5"/><text x="{LEFT + 528}" y="{legend_y + 4}" class="zs">safety zone</text></g>')
+    out.append(
+        f'<g class="legend"><line x1="{LEFT}" x2="{LEFT + 30}" y1="{legend_y}" y2="{legend_y}" '
+        f'stroke="{ALLOWED}" stroke-width="1.6"/><text x="{LEFT + 36}" y="{legend_y + 4}" class="zs">'
+        f'flow allowed by a declared conduit</text><line x1="{LEFT + 260}" x2="{LEFT + 290}" y1="{legend_y}" '
+        f'y2="{legend_y}" stroke="{VIOLATION}" stroke-width="2.4" stroke-dasharray="7 3"/>'
+        f'<text x="{LEFT + 296}" y="{legend_y + 4}" class="zs">flow not allowed (violation)</text>'
+        f'<rect x="{LEFT + 500}" y="{legend_y - 7}" width="22" height="13" fill="#fff" stroke="{VIOLATION}" '
+        f'stroke-width="2.5"/><text x="{LEFT + 528}" y="{legend_y + 4}" class="zs">safety zone</text></g>'
+    )
     out.append("</svg>")
     return "".join(out)
