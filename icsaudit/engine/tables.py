@@ -164,6 +164,7 @@ def build_database(evidence: Evidence, model: SiteModel, *, baseline: Evidence |
                    vulnerabilities: list[dict[str, Any]] | None = None) -> EvidenceDB:
     con = duckdb.connect(":memory:")
     con.execute("SET threads TO 4")
+    con.execute("SET TimeZone = 'UTC'")  # hour() in checks is UTC whatever the host says
     assets_by_id = {a.asset_id: a for a in evidence.assets}
     addresses: set[str] = set(assets_by_id)
     for flow in evidence.flows:
