@@ -359,11 +359,11 @@ def assessment_results(a: Assessment) -> dict:
         ),
         "start": _time(a.capture.first_ts if a.capture.first_ts is not None else a.created),
         "end": _time(a.capture.last_ts if a.capture.last_ts is not None else a.created),
-        "props": [
-            _prop("checks-" + status, n) for status, n in sorted(_count(r.status for r in a.results).items())
-        ],
         "reviewed-controls": {"control-selections": _control_selections(a)},
     }
+    check_counts = _count(r.status for r in a.results)
+    if check_counts:  # OSCAL forbids empty arrays
+        result["props"] = [_prop("checks-" + status, n) for status, n in sorted(check_counts.items())]
     inventory = _inventory(a, ids)
     if inventory:
         result["local-definitions"] = {"inventory-items": inventory}
