@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import signal
 import sys
 from collections.abc import Awaitable
@@ -19,6 +20,17 @@ from collections.abc import Awaitable
 import msgspec
 
 from icsaudit.lab.model import DeviceSpec, TrafficSpec
+
+
+def _announce_ready() -> None:
+    """Tell the parent we listen, then point stdout at /dev/null: the parent closes its end."""
+    try:
+        print("READY", flush=True)
+    except BrokenPipeError:
+        pass
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 async def _run_until_signal(main: Awaitable[None], ready: Awaitable[None] | None = None) -> None:
@@ -34,7 +46,7 @@ async def _run_until_signal(main: Awaitable[None], ready: Awaitable[None] | None
         return
     waiter.result()
     if not task.done():
-        print("READY", flush=True)
+        _announce_ready()
     try:
         await task
     except asyncio.CancelledError:
@@ -55,7 +67,8 @@ async def _device(spec: DeviceSpec, port: int, journal_path: str) -> None:
 
 
 def main(argv: list[str]) -> int:
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.getLogger("icsaudit.lab").setLevel(logging.INFO)
     kind = argv[0]
     if kind == "device":
         spec = msgspec.json.decode(argv[1], type=DeviceSpec)

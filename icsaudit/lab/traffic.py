@@ -25,9 +25,9 @@ async def _loop(spec: TrafficSpec, target: tuple[str, int]) -> None:
         try:
             summary = await asyncio.wait_for(action(target, spec.options), spec.interval + 10)
             log.info("%s: %s", spec.name, summary)
-        except asyncio.CancelledError:
+        except (asyncio.CancelledError, KeyboardInterrupt, SystemExit):
             raise
-        except Exception as exc:  # noqa: BLE001 - logged, retried next round
+        except BaseException as exc:  # noqa: BLE001 - bacpypes3 errors are BaseException; retried next round
             log.warning("%s: %s", spec.name, exc)
         done += 1
         await asyncio.sleep(spec.interval)
