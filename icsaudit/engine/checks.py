@@ -42,8 +42,19 @@ MAP_PATTERNS = {
 CHECK_SCHEMA: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
-    "required": ["id", "title", "area", "severity", "source", "requires", "query", "message", "maps",
-                 "remediation", "tests"],
+    "required": [
+        "id",
+        "title",
+        "area",
+        "severity",
+        "source",
+        "requires",
+        "query",
+        "message",
+        "maps",
+        "remediation",
+        "tests",
+    ],
     "properties": {
         "id": {"type": "string", "pattern": r"^[A-Z]{2}-[0-9]{2}$"},
         "title": {"type": "string", "minLength": 5},

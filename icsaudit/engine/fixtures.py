@@ -26,11 +26,35 @@ from icsaudit.evidence.model import Evidence
 from icsaudit.ids import digest_id
 
 DEFAULT_PORTS = {
-    "modbus": 502, "s7comm": 102, "s7comm_plus": 102, "enip": 44818, "cip": 44818, "dnp3": 20000,
-    "iec104": 2404, "bacnet": 47808, "opcua": 4840, "mms": 102, "fins": 9600, "telnet": 23, "ftp": 21,
-    "tftp": 69, "http": 80, "snmp": 161, "ssh": 22, "tls": 443, "rdp": 3389, "vnc": 5900, "smb": 445,
-    "dns": 53, "ntp": 123, "syslog": 514, "teamviewer": 5938, "anydesk": 7070, "goose": 0x88B8,
-    "sv": 0x88BA, "profinet_dcp": 0x8892,
+    "modbus": 502,
+    "s7comm": 102,
+    "s7comm_plus": 102,
+    "enip": 44818,
+    "cip": 44818,
+    "dnp3": 20000,
+    "iec104": 2404,
+    "bacnet": 47808,
+    "opcua": 4840,
+    "mms": 102,
+    "fins": 9600,
+    "telnet": 23,
+    "ftp": 21,
+    "tftp": 69,
+    "http": 80,
+    "snmp": 161,
+    "ssh": 22,
+    "tls": 443,
+    "rdp": 3389,
+    "vnc": 5900,
+    "smb": 445,
+    "dns": 53,
+    "ntp": 123,
+    "syslog": 514,
+    "teamviewer": 5938,
+    "anydesk": 7070,
+    "goose": 0x88B8,
+    "sv": 0x88BA,
+    "profinet_dcp": 0x8892,
 }
 UDP_PROTOCOLS = {"bacnet", "snmp", "tftp", "dns", "ntp", "syslog", "fins"}
 ETH_PROTOCOLS = {"goose", "sv", "profinet_dcp"}
@@ -39,23 +63,45 @@ ETH_PROTOCOLS = {"goose", "sv", "profinet_dcp"}
 def _fill_evidence(evidence: dict[str, Any]) -> dict[str, Any]:
     for flow in evidence.get("flows", []):
         proto = flow.setdefault("protocol", "unknown")
-        flow.setdefault("transport", "eth" if proto in ETH_PROTOCOLS else "udp" if proto in UDP_PROTOCOLS else "tcp")
+        flow.setdefault(
+            "transport", "eth" if proto in ETH_PROTOCOLS else "udp" if proto in UDP_PROTOCOLS else "tcp"
+        )
         flow.setdefault("server_port", DEFAULT_PORTS.get(proto, 0))
         flow.setdefault("packets", 10)
         flow.setdefault("bytes", 1000)
         flow.setdefault("first_seen", 1_700_000_000.0)
         flow.setdefault("last_seen", 1_700_000_600.0)
-        flow.setdefault("flow_id", digest_id(flow["client_ip"], flow["server_ip"], flow["transport"],
-                                             flow["server_port"], proto))
-        flow.setdefault("first_ref", {"source": f"passive:{proto}", "file": "fixture.pcap", "frame": 1,
-                                      "ts": flow["first_seen"]})
+        flow.setdefault(
+            "flow_id",
+            digest_id(flow["client_ip"], flow["server_ip"], flow["transport"], flow["server_port"], proto),
+        )
+        flow.setdefault(
+            "first_ref",
+            {"source": f"passive:{proto}", "file": "fixture.pcap", "frame": 1, "ts": flow["first_seen"]},
+        )
     for index, event in enumerate(evidence.get("events", []), start=1):
         event.setdefault("protocol", "unknown")
         event.setdefault("category", event.get("kind", "other"))
-        event.setdefault("ref", {"source": f"passive:{event['protocol']}", "file": "fixture.pcap",
-                                 "frame": 100 + index, "ts": 1_700_000_100.0 + index})
-        event.setdefault("event_id", digest_id("event", index, event.get("kind"), event.get("client_ip"),
-                                               event.get("server_ip"), event.get("function")))
+        event.setdefault(
+            "ref",
+            {
+                "source": f"passive:{event['protocol']}",
+                "file": "fixture.pcap",
+                "frame": 100 + index,
+                "ts": 1_700_000_100.0 + index,
+            },
+        )
+        event.setdefault(
+            "event_id",
+            digest_id(
+                "event",
+                index,
+                event.get("kind"),
+                event.get("client_ip"),
+                event.get("server_ip"),
+                event.get("function"),
+            ),
+        )
     for service in evidence.get("services", []):
         service.setdefault("asset_id", service["ip"])
         service.setdefault("transport", "udp" if service["protocol"] in UDP_PROTOCOLS else "tcp")
@@ -63,8 +109,9 @@ def _fill_evidence(evidence: dict[str, Any]) -> dict[str, Any]:
         service.setdefault("service_id", digest_id(service["ip"], service["transport"], service["port"]))
     for index, ident in enumerate(evidence.get("identities", []), start=1):
         ident.setdefault("asset_id", ident.get("ip", ""))
-        ident.setdefault("ref", {"source": f"passive:{ident['protocol']}", "file": "fixture.pcap",
-                                 "frame": 200 + index})
+        ident.setdefault(
+            "ref", {"source": f"passive:{ident['protocol']}", "file": "fixture.pcap", "frame": 200 + index}
+        )
         ident.setdefault("identity_id", digest_id("identity", ident["asset_id"], ident["protocol"]))
     for asset in evidence.get("assets", []):
         asset.setdefault("ip", asset["asset_id"])
@@ -104,12 +151,13 @@ def load_fixture(path: str | Path) -> Fixture:
     try:
         site = msgspec.convert(data["site"], Site)
         evidence = msgspec.convert(_fill_evidence(data.get("evidence", {})), Evidence)
-        baseline = (msgspec.convert(_fill_evidence(data["baseline"]), Evidence) if "baseline" in data else None)
+        baseline = msgspec.convert(_fill_evidence(data["baseline"]), Evidence) if "baseline" in data else None
     except msgspec.ValidationError as exc:
         raise InputError(f"{path}: invalid fixture: {exc}") from None
     vulnerabilities = data.get("vulnerabilities")
-    return Fixture(path, SiteModel(site, load_profile(site.profile), str(path)), evidence, baseline,
-                   vulnerabilities)
+    return Fixture(
+        path, SiteModel(site, load_profile(site.profile), str(path)), evidence, baseline, vulnerabilities
+    )
 
 
 @dataclass
@@ -128,8 +176,9 @@ class FixtureResult:
 
 def run_fixture(check: Check, path: Path, expected: str) -> FixtureResult:
     fixture = load_fixture(path)
-    db = build_database(fixture.evidence, fixture.site, baseline=fixture.baseline,
-                        vulnerabilities=fixture.vulnerabilities)
+    db = build_database(
+        fixture.evidence, fixture.site, baseline=fixture.baseline, vulnerabilities=fixture.vulnerabilities
+    )
     try:
         run = run_check(db, check)
     finally:

@@ -20,16 +20,28 @@ from icsaudit.paths import data_dir
 
 FRAMEWORK_FILES = ("iec62443-3-3", "nist-800-53r5", "iaea-nss17", "attack-ics")
 ANSWER_VALUES = ("yes", "no", "partial", "n.a.")
-_ANSWER_STATUS = {"yes": "answered-yes", "no": "answered-no", "partial": "answered-partial", "n.a.": "not-applicable"}
+_ANSWER_STATUS = {
+    "yes": "answered-yes",
+    "no": "answered-no",
+    "partial": "answered-partial",
+    "n.a.": "not-applicable",
+}
 
 CATALOG_SCHEMA = {
     "type": "object",
     "required": ["id", "title", "requirements"],
     "properties": {
-        "id": {"type": "string"}, "title": {"type": "string"},
-        "requirements": {"type": "array", "minItems": 1, "items": {
-            "type": "object", "required": ["id", "title"],
-            "properties": {"id": {"type": "string"}, "title": {"type": "string"}}}},
+        "id": {"type": "string"},
+        "title": {"type": "string"},
+        "requirements": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "type": "object",
+                "required": ["id", "title"],
+                "properties": {"id": {"type": "string"}, "title": {"type": "string"}},
+            },
+        },
     },
 }
 ANSWERS_SCHEMA = {
@@ -73,8 +85,12 @@ def load_answers(path: str | Path) -> dict[str, dict[str, Any]]:
     return out
 
 
-def coverage(framework: str, results: dict[str, Any], maps: dict[str, dict[str, list[str]]],
-             answers: dict[str, dict[str, Any]]) -> FrameworkCoverage:
+def coverage(
+    framework: str,
+    results: dict[str, Any],
+    maps: dict[str, dict[str, list[str]]],
+    answers: dict[str, dict[str, Any]],
+) -> FrameworkCoverage:
     """results: check id -> status; maps: check id -> its maps."""
     catalog = load_catalog(framework)
     requirements = []
@@ -92,9 +108,12 @@ def coverage(framework: str, results: dict[str, Any], maps: dict[str, dict[str, 
         else:
             status = "not-assessed"
         counts[status] = counts.get(status, 0) + 1
-        requirements.append(RequirementResult(id=req["id"], title=req["title"], status=status, checks=checks,
-                                              answer=answer))
-    return FrameworkCoverage(framework=framework, title=catalog["title"], requirements=requirements, counts=counts)
+        requirements.append(
+            RequirementResult(id=req["id"], title=req["title"], status=status, checks=checks, answer=answer)
+        )
+    return FrameworkCoverage(
+        framework=framework, title=catalog["title"], requirements=requirements, counts=counts
+    )
 
 
 def answers_template(framework: str, maps: dict[str, dict[str, list[str]]]) -> str:
@@ -103,15 +122,21 @@ def answers_template(framework: str, maps: dict[str, dict[str, list[str]]]) -> s
     covered = {r for m in maps.values() for r in m.get(framework, [])}
     uncovered = [r for r in catalog["requirements"] if r["id"] not in covered]
     observed = [r for r in catalog["requirements"] if r["id"] in covered]
-    lines = [f"# Manual answers for {catalog['title']}",
-             "# value: yes | no | partial | n.a.   comment: evidence or reason   by: who answered   date: YYYY-MM-DD",
-             "# Observed failures from checks override these answers; a passing check does not need one.", ""]
+    lines = [
+        f"# Manual answers for {catalog['title']}",
+        "# value: yes | no | partial | n.a.   comment: evidence or reason   by: who answered   date: YYYY-MM-DD",
+        "# Observed failures from checks override these answers; a passing check does not need one.",
+        "",
+    ]
     lines.append("# --- Not covered by any check: answer these ---")
     for req in uncovered:
         lines += [f"# {req['title']}", f'"{req["id"]}": {{value: n.a., comment: "", by: "", date: null}}', ""]
     lines.append("# --- Covered by checks (answer only where a check could not assess) ---")
     for req in observed:
         checks = ", ".join(sorted(c for c, m in maps.items() if req["id"] in m.get(framework, [])))
-        lines += [f"# {req['title']} (checks: {checks})",
-                  f'# "{req["id"]}": {{value: yes, comment: "", by: "", date: null}}', ""]
+        lines += [
+            f"# {req['title']} (checks: {checks})",
+            f'# "{req["id"]}": {{value: yes, comment: "", by: "", date: null}}',
+            "",
+        ]
     return "\n".join(lines)

@@ -62,48 +62,103 @@ _RULE_SCHEMA = {
 PROFILE_SCHEMA: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
-    "required": ["id", "title", "anchors", "zone_templates", "conduits", "probe_policy", "remote_access",
-                 "severity_rules", "unknown_asset_severity", "checks", "frameworks", "consequence_weights",
-                 "functions"],
+    "required": [
+        "id",
+        "title",
+        "anchors",
+        "zone_templates",
+        "conduits",
+        "probe_policy",
+        "remote_access",
+        "severity_rules",
+        "unknown_asset_severity",
+        "checks",
+        "frameworks",
+        "consequence_weights",
+        "functions",
+    ],
     "properties": {
         "id": {"type": "string", "pattern": "^[a-z][a-z-]+$"},
         "title": {"type": "string"},
         "description": {"type": "string"},
         "strictness": {"type": "string"},
-        "anchors": {"type": "array", "minItems": 1, "items": {
-            "type": "object", "additionalProperties": False, "required": ["id", "title"],
-            "properties": {"id": {"type": "string"}, "title": {"type": "string"}, "note": {"type": "string"},
-                           "verified": {"type": "boolean"}}}},
+        "anchors": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["id", "title"],
+                "properties": {
+                    "id": {"type": "string"},
+                    "title": {"type": "string"},
+                    "note": {"type": "string"},
+                    "verified": {"type": "boolean"},
+                },
+            },
+        },
         "zone_templates": {"type": "array", "minItems": 2, "items": _ZONE_SCHEMA},
-        "conduits": {"type": "array", "items": {
-            "type": "object", "additionalProperties": False, "required": ["from", "to"],
-            "properties": {"from": {"type": "string"}, "to": {"type": "string"},
-                           "protocols": {"type": "array", "items": {"type": "string"}},
-                           "one_way": {"type": "boolean"}, "via_jump_host": {"type": "boolean"},
-                           "note": {"type": "string"}}}},
-        "probe_policy": {"type": "object", "additionalProperties": False, "required": ["allowed"],
-                         "properties": {"allowed": {"type": "boolean"},
-                                        "min_csl": {"type": "integer", "minimum": 3, "maximum": 5},
-                                        "max_pps": {"type": "number", "exclusiveMinimum": 0},
-                                        "windows_required": {"type": "boolean"}, "note": {"type": "string"}}},
-        "remote_access": {"type": "object", "additionalProperties": False, "required": ["allowed"],
-                          "properties": {"allowed": {"type": "boolean"}, "via_jump_host": {"type": "boolean"},
-                                         "forbidden_csl_at_most": {"type": "integer"},
-                                         "note": {"type": "string"}}},
+        "conduits": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["from", "to"],
+                "properties": {
+                    "from": {"type": "string"},
+                    "to": {"type": "string"},
+                    "protocols": {"type": "array", "items": {"type": "string"}},
+                    "one_way": {"type": "boolean"},
+                    "via_jump_host": {"type": "boolean"},
+                    "note": {"type": "string"},
+                },
+            },
+        },
+        "probe_policy": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["allowed"],
+            "properties": {
+                "allowed": {"type": "boolean"},
+                "min_csl": {"type": "integer", "minimum": 3, "maximum": 5},
+                "max_pps": {"type": "number", "exclusiveMinimum": 0},
+                "windows_required": {"type": "boolean"},
+                "note": {"type": "string"},
+            },
+        },
+        "remote_access": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["allowed"],
+            "properties": {
+                "allowed": {"type": "boolean"},
+                "via_jump_host": {"type": "boolean"},
+                "forbidden_csl_at_most": {"type": "integer"},
+                "note": {"type": "string"},
+            },
+        },
         "severity_rules": {"type": "array", "items": _RULE_SCHEMA},
         "unknown_asset_severity": {"enum": list(SEVERITIES)},
         "capture_loss_threshold": {"type": "number", "minimum": 0, "maximum": 1},
-        "checks": {"type": "object", "additionalProperties": False,
-                   "properties": {"include": {"oneOf": [{"const": "all"},
-                                                        {"type": "array", "items": {"type": "string"}}]},
-                                  "exclude": {"type": "array", "items": {"type": "string"}}}},
+        "checks": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "include": {"oneOf": [{"const": "all"}, {"type": "array", "items": {"type": "string"}}]},
+                "exclude": {"type": "array", "items": {"type": "string"}},
+            },
+        },
         "frameworks": {"type": "array", "items": {"enum": list(FRAMEWORKS)}},
-        "consequence_weights": {"type": "object", "additionalProperties": False,
-                                "required": list(CONSEQUENCES),
-                                "properties": {c: {"type": "integer", "minimum": 0, "maximum": 5}
-                                               for c in CONSEQUENCES}},
-        "functions": {"type": "object", "additionalProperties": {
-            "type": "array", "items": {"enum": list(CONSEQUENCES)}}},
+        "consequence_weights": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": list(CONSEQUENCES),
+            "properties": {c: {"type": "integer", "minimum": 0, "maximum": 5} for c in CONSEQUENCES},
+        },
+        "functions": {
+            "type": "object",
+            "additionalProperties": {"type": "array", "items": {"enum": list(CONSEQUENCES)}},
+        },
     },
 }
 
@@ -178,12 +233,16 @@ def load_profile_file(path: str | Path) -> Profile:
             raise doc.error(("zone_templates", index, "id"), f"duplicate zone template {template['id']}")
         unsafe = template["csl"] <= 2 or template.get("safety", False)
         if unsafe and template.get("probe_allowed", False):
-            raise doc.error(("zone_templates", index, "probe_allowed"),
-                            "probing is never allowed in CSL 1-2 or safety zones")
+            raise doc.error(
+                ("zone_templates", index, "probe_allowed"),
+                "probing is never allowed in CSL 1-2 or safety zones",
+            )
         function = template.get("function", "")
         if function and function not in data["functions"]:
-            raise doc.error(("zone_templates", index, "function"),
-                            f"function {function!r} has no consequence categories under functions:")
+            raise doc.error(
+                ("zone_templates", index, "function"),
+                f"function {function!r} has no consequence categories under functions:",
+            )
     for index, conduit in enumerate(data["conduits"]):
         for end in ("from", "to"):
             if conduit[end] not in ids:

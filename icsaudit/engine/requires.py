@@ -21,17 +21,28 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 PROTOCOLS = frozenset(
-    "modbus s7comm s7comm_plus enip cip dnp3 iec104 bacnet opcua mms goose sv profinet_dcp fins umas "
-    "telnet ftp tftp http snmp ssh tls rdp vnc smb dns ntp syslog teamviewer anydesk unknown".split()
+    ["modbus", "s7comm", "s7comm_plus", "enip", "cip", "dnp3", "iec104", "bacnet", "opcua", "mms", "goose", "sv", "profinet_dcp", "fins", "umas", "telnet", "ftp", "tftp", "http", "snmp", "ssh", "tls", "rdp", "vnc", "smb", "dns", "ntp", "syslog", "teamviewer", "anydesk", "unknown"]
 )
 ICS_PROTOCOLS = frozenset(
-    "modbus s7comm s7comm_plus enip cip dnp3 iec104 bacnet opcua mms goose sv profinet_dcp fins umas".split()
+    ["modbus", "s7comm", "s7comm_plus", "enip", "cip", "dnp3", "iec104", "bacnet", "opcua", "mms", "goose", "sv", "profinet_dcp", "fins", "umas"]
 )
-TABLE_ATOMS = frozenset({"flows", "ics", "services", "identities", "events", "zones", "probe", "baseline",
-                         "vulnerabilities"})
+TABLE_ATOMS = frozenset(
+    {"flows", "ics", "services", "identities", "events", "zones", "probe", "baseline", "vulnerabilities"}
+)
 ZONE_ATOMS = frozenset({"zone.safety", "zone.one_way", "zone.it", "zone.field"})
-SITE_LISTS = frozenset({"masters", "engineering_workstations", "hmis", "jump_hosts", "log_collectors",
-                        "time_servers", "conduits", "assets", "zones"})
+SITE_LISTS = frozenset(
+    {
+        "masters",
+        "engineering_workstations",
+        "hmis",
+        "jump_hosts",
+        "log_collectors",
+        "time_servers",
+        "conduits",
+        "assets",
+        "zones",
+    }
+)
 
 
 @dataclass
@@ -60,9 +71,11 @@ def requirement_problem(need: str) -> str | None:
             continue
         if atom.startswith("site.") and atom[5:] in SITE_LISTS:
             continue
-        return (f"unknown requirement {atom!r}: use a protocol name, flows, ics, services, identities, "
-                f"events, zones, zone.safety|one_way|it|field|function:<name>, probe, baseline, "
-                f"vulnerabilities or site.<{'|'.join(sorted(SITE_LISTS))}>")
+        return (
+            f"unknown requirement {atom!r}: use a protocol name, flows, ics, services, identities, "
+            f"events, zones, zone.safety|one_way|it|field|function:<name>, probe, baseline, "
+            f"vulnerabilities or site.<{'|'.join(sorted(SITE_LISTS))}>"
+        )
     return None
 
 
@@ -82,12 +95,20 @@ def _atom_missing(atom: str, facts: Facts) -> str | None:
     if atom == "baseline":
         return None if facts.baseline else "no baseline evidence (site.baseline) to compare with"
     if atom == "vulnerabilities":
-        return None if facts.vulnerabilities else "firmware not matched against advisories (no vulnerabilities table)"
+        return (
+            None
+            if facts.vulnerabilities
+            else "firmware not matched against advisories (no vulnerabilities table)"
+        )
     if atom.startswith("zone."):
         kind = atom[5:]
         if kind not in facts.declared_zone_kinds:
             return f"the site declares no {kind.replace('function:', '')} zone"
-        return None if kind in facts.observed_zone_kinds else f"no traffic observed in a {kind.replace('function:', '')} zone"
+        return (
+            None
+            if kind in facts.observed_zone_kinds
+            else f"no traffic observed in a {kind.replace('function:', '')} zone"
+        )
     if atom.startswith("site."):
         name = atom[5:]
         return None if facts.site_lists.get(name) else f"the site model lists no {name.replace('_', ' ')}"

@@ -63,8 +63,12 @@ def run_check(db: EvidenceDB, check: Check) -> CheckRun:
     loss, threshold = db.con.execute("SELECT loss_ratio, loss_threshold FROM capture").fetchone()
     if PASSIVE_NEEDS_CLEAN_CAPTURE in check.source and loss > threshold and check.id != "AM-03":
         # A clean result from a lossy capture is not evidence of absence (see AM-03).
-        return CheckRun(check, "not-assessed", f"capture loss {loss:.1%} over the profile's "
-                                               f"{threshold:.1%} threshold (AM-03)", seconds=elapsed)
+        return CheckRun(
+            check,
+            "not-assessed",
+            f"capture loss {loss:.1%} over the profile's {threshold:.1%} threshold (AM-03)",
+            seconds=elapsed,
+        )
     return CheckRun(check, "pass", seconds=elapsed)
 
 

@@ -30,6 +30,8 @@ def rule_matches(when: dict, check_id: str, area: str, severity: str, zone: Zone
         return False
     if "from" in when and severity not in when["from"]:
         return False
+    if "from" not in when and severity == "info":
+        return False  # coverage notes stay informational unless a rule names "info" explicitly
     zone_keys = {"safety", "one_way", "csl_at_most", "purdue_level_at_most", "functions"} & set(when)
     if zone_keys and zone is None:
         return False
@@ -39,20 +41,23 @@ def rule_matches(when: dict, check_id: str, area: str, severity: str, zone: Zone
         return False
     if "csl_at_most" in when and (zone.csl is None or zone.csl > when["csl_at_most"]):
         return False
-    if "purdue_level_at_most" in when and (zone.purdue_level is None
-                                            or zone.purdue_level > when["purdue_level_at_most"]):
+    if "purdue_level_at_most" in when and (
+        zone.purdue_level is None or zone.purdue_level > when["purdue_level_at_most"]
+    ):
         return False
     return not ("functions" in when and zone.function not in when["functions"])
 
 
-def effective_severity(check_id: str, area: str, base: str, zones: list[Zone], profile: Profile) -> tuple[str, list[str]]:
+def effective_severity(
+    check_id: str, area: str, base: str, zones: list[Zone], profile: Profile
+) -> tuple[str, list[str]]:
     """Severity after the profile's rules for any of the finding's zones, and the reasons that raised it."""
     severity = base
     reasons: list[str] = []
     for rule in profile.severity_rules:
         candidates = zones or [None]
-        if any(rule_matches(rule.when, check_id, area, base, z) for z in candidates):
-            if RANK[rule.severity] > RANK[severity]:
-                severity = rule.severity
-                reasons.append(rule.why)
+        matched = any(rule_matches(rule.when, check_id, area, base, z) for z in candidates)
+        if matched and RANK[rule.severity] > RANK[severity]:
+            severity = rule.severity
+            reasons.append(rule.why)
     return severity, reasons

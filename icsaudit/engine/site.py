@@ -15,11 +15,32 @@ from icsaudit.engine.model import Site
 from icsaudit.engine.profiles import Profile, load_profile, profile_ids
 from icsaudit.engine.yamldoc import load_yaml, validate
 
-PUBLIC_EXCLUDED = [ipaddress.ip_network(n) for n in (
-    "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12",
-    "192.0.0.0/24", "192.0.2.0/24", "192.168.0.0/16", "198.18.0.0/15", "198.51.100.0/24", "203.0.113.0/24",
-    "224.0.0.0/4", "240.0.0.0/4", "255.255.255.255/32", "::/128", "::1/128", "fc00::/7", "fe80::/10",
-    "ff00::/8", "2001:db8::/32")]
+PUBLIC_EXCLUDED = [
+    ipaddress.ip_network(n)
+    for n in (
+        "0.0.0.0/8",
+        "10.0.0.0/8",
+        "100.64.0.0/10",
+        "127.0.0.0/8",
+        "169.254.0.0/16",
+        "172.16.0.0/12",
+        "192.0.0.0/24",
+        "192.0.2.0/24",
+        "192.168.0.0/16",
+        "198.18.0.0/15",
+        "198.51.100.0/24",
+        "203.0.113.0/24",
+        "224.0.0.0/4",
+        "240.0.0.0/4",
+        "255.255.255.255/32",
+        "::/128",
+        "::1/128",
+        "fc00::/7",
+        "fe80::/10",
+        "ff00::/8",
+        "2001:db8::/32",
+    )
+]
 
 
 @cache
@@ -98,7 +119,14 @@ class SiteModel:
             for address in (asset.ip, asset.mac):
                 if address:
                     self._declared[address.lower()] = asset
-        lists = ("masters", "engineering_workstations", "hmis", "jump_hosts", "log_collectors", "time_servers")
+        lists = (
+            "masters",
+            "engineering_workstations",
+            "hmis",
+            "jump_hosts",
+            "log_collectors",
+            "time_servers",
+        )
         self._lists = {name: {a.lower() for a in getattr(site, name)} for name in lists}
         self._hosts: dict[str, Host] = {}
 
@@ -118,10 +146,18 @@ class SiteModel:
             probe = probe and zone.probe_allowed  # the site can only make it stricter
         if not self.profile.probe_policy.get("allowed", False) or safety or (csl is not None and csl <= 2):
             probe = False
-        return Zone(id=zone.id, name=zone.name or (template.name if template else zone.id),
-                    purdue_level=pick("purdue_level", None), csl=csl, sl_t=pick("sl_t", None), safety=safety,
-                    one_way=bool(pick("one_way", False)), probe_allowed=probe, function=pick("function", ""),
-                    criticality=template.criticality if template else 3)
+        return Zone(
+            id=zone.id,
+            name=zone.name or (template.name if template else zone.id),
+            purdue_level=pick("purdue_level", None),
+            csl=csl,
+            sl_t=pick("sl_t", None),
+            safety=safety,
+            one_way=bool(pick("one_way", False)),
+            probe_allowed=probe,
+            function=pick("function", ""),
+            criticality=template.criticality if template else 3,
+        )
 
     def zone_of(self, address: str) -> Zone | None:
         key = address.lower()
@@ -131,8 +167,9 @@ class SiteModel:
                 addr = ipaddress.ip_address(address)
             except ValueError:
                 return None
-            zone_id = next((zid for net, zid in self._networks if net.version == addr.version and addr in net),
-                           None)
+            zone_id = next(
+                (zid for net, zid in self._networks if net.version == addr.version and addr in net), None
+            )
         return self.zones.get(zone_id) if zone_id else None
 
     def host(self, address: str) -> Host:
@@ -142,7 +179,8 @@ class SiteModel:
             declared = self._declared.get(key)
             role = declared.role if declared else ""
             found = self._hosts[address] = Host(
-                ip=address, zone=self.zone_of(address),
+                ip=address,
+                zone=self.zone_of(address),
                 is_master=key in self._lists["masters"] or role == "master",
                 is_ews=key in self._lists["engineering_workstations"] or role == "ews",
                 is_hmi=key in self._lists["hmis"] or role == "hmi",
@@ -151,7 +189,9 @@ class SiteModel:
                 is_time_server=key in self._lists["time_servers"],
                 is_public=is_public(address),
                 declared=declared is not None or any(key in s for s in self._lists.values()),
-                declared_role=role, criticality=declared.criticality if declared else "")
+                declared_role=role,
+                criticality=declared.criticality if declared else "",
+            )
         return found
 
 
@@ -163,16 +203,20 @@ def parse_site(path: str | Path, text: str | None = None) -> SiteModel:
     validate(doc, site_schema())
     data = doc.data
     if data["profile"] not in profile_ids():
-        raise doc.error(("profile",), f"unknown profile {data['profile']!r}; valid profiles: "
-                                      f"{', '.join(profile_ids())}")
+        raise doc.error(
+            ("profile",), f"unknown profile {data['profile']!r}; valid profiles: {', '.join(profile_ids())}"
+        )
     profile = load_profile(data["profile"])
     zone_ids = [z["id"] for z in data.get("zones", [])]
     for index, zone in enumerate(data.get("zones", [])):
         if zone_ids.count(zone["id"]) > 1:
             raise doc.error(("zones", index, "id"), f"duplicate zone id {zone['id']}")
         if zone.get("template") and profile.template(zone["template"]) is None:
-            raise doc.error(("zones", index, "template"), f"profile {profile.id} has no zone template "
-                            f"{zone['template']!r}; templates: {', '.join(t.id for t in profile.zone_templates)}")
+            raise doc.error(
+                ("zones", index, "template"),
+                f"profile {profile.id} has no zone template "
+                f"{zone['template']!r}; templates: {', '.join(t.id for t in profile.zone_templates)}",
+            )
         for j, cidr in enumerate(zone.get("cidrs", [])):
             try:
                 ipaddress.ip_network(cidr, strict=False)

@@ -24,69 +24,180 @@ from icsaudit.engine.site import SiteModel
 from icsaudit.evidence.model import OPERATION_CATEGORIES, Evidence
 
 HOST_COLUMNS = {  # hosts table: what the site model says about one address
-    "ip": "VARCHAR", "zone": "VARCHAR", "level": "DOUBLE", "csl": "INTEGER", "sl_t": "INTEGER",
-    "safety": "BOOLEAN", "one_way": "BOOLEAN", "function": "VARCHAR", "zone_criticality": "INTEGER",
-    "probe_allowed": "BOOLEAN", "is_master": "BOOLEAN", "is_ews": "BOOLEAN", "is_hmi": "BOOLEAN",
-    "is_jump_host": "BOOLEAN", "is_log_collector": "BOOLEAN", "is_time_server": "BOOLEAN",
-    "is_public": "BOOLEAN", "declared": "BOOLEAN", "declared_role": "VARCHAR", "role": "VARCHAR",
-    "criticality": "VARCHAR", "vendor": "VARCHAR", "mac_vendor": "VARCHAR",
+    "ip": "VARCHAR",
+    "zone": "VARCHAR",
+    "level": "DOUBLE",
+    "csl": "INTEGER",
+    "sl_t": "INTEGER",
+    "safety": "BOOLEAN",
+    "one_way": "BOOLEAN",
+    "function": "VARCHAR",
+    "zone_criticality": "INTEGER",
+    "probe_allowed": "BOOLEAN",
+    "is_master": "BOOLEAN",
+    "is_ews": "BOOLEAN",
+    "is_hmi": "BOOLEAN",
+    "is_jump_host": "BOOLEAN",
+    "is_log_collector": "BOOLEAN",
+    "is_time_server": "BOOLEAN",
+    "is_public": "BOOLEAN",
+    "declared": "BOOLEAN",
+    "declared_role": "VARCHAR",
+    "role": "VARCHAR",
+    "criticality": "VARCHAR",
+    "vendor": "VARCHAR",
+    "mac_vendor": "VARCHAR",
 }
 FLOW_COLUMNS = {
-    "flow_id": "VARCHAR", "client_ip": "VARCHAR", "server_ip": "VARCHAR", "transport": "VARCHAR",
-    "server_port": "INTEGER", "protocol": "VARCHAR", "client_mac": "VARCHAR", "server_mac": "VARCHAR",
-    "packets": "BIGINT", "bytes": "BIGINT", "connections": "BIGINT", "first_seen": "DOUBLE",
-    "last_seen": "DOUBLE", "ops": "MAP(VARCHAR, BIGINT)", "functions": "MAP(VARCHAR, BIGINT)",
+    "flow_id": "VARCHAR",
+    "client_ip": "VARCHAR",
+    "server_ip": "VARCHAR",
+    "transport": "VARCHAR",
+    "server_port": "INTEGER",
+    "protocol": "VARCHAR",
+    "client_mac": "VARCHAR",
+    "server_mac": "VARCHAR",
+    "packets": "BIGINT",
+    "bytes": "BIGINT",
+    "connections": "BIGINT",
+    "first_seen": "DOUBLE",
+    "last_seen": "DOUBLE",
+    "ops": "MAP(VARCHAR, BIGINT)",
+    "functions": "MAP(VARCHAR, BIGINT)",
     "exceptions": "BIGINT",
 }
 EVENT_COLUMNS = {
-    "event_id": "VARCHAR", "kind": "VARCHAR", "category": "VARCHAR", "protocol": "VARCHAR",
-    "function": "VARCHAR", "client_ip": "VARCHAR", "server_ip": "VARCHAR", "server_port": "INTEGER",
-    "flow_id": "VARCHAR", "detail": "JSON", "ts": "DOUBLE", "frame": "BIGINT", "file": "VARCHAR",
+    "event_id": "VARCHAR",
+    "kind": "VARCHAR",
+    "category": "VARCHAR",
+    "protocol": "VARCHAR",
+    "function": "VARCHAR",
+    "client_ip": "VARCHAR",
+    "server_ip": "VARCHAR",
+    "server_port": "INTEGER",
+    "flow_id": "VARCHAR",
+    "detail": "JSON",
+    "ts": "DOUBLE",
+    "frame": "BIGINT",
+    "file": "VARCHAR",
     "source": "VARCHAR",
 }
 ASSET_COLUMNS = {
-    "asset_id": "VARCHAR", "ip": "VARCHAR", "mac": "VARCHAR", "mac_vendor": "VARCHAR", "hostnames": "VARCHAR[]",
-    "vendor": "VARCHAR", "model": "VARCHAR", "firmware": "VARCHAR", "serial": "VARCHAR", "device_type": "VARCHAR",
-    "role": "VARCHAR", "role_reason": "VARCHAR", "purdue_level": "INTEGER", "protocols": "VARCHAR[]",
-    "first_seen": "DOUBLE", "last_seen": "DOUBLE",
+    "asset_id": "VARCHAR",
+    "ip": "VARCHAR",
+    "mac": "VARCHAR",
+    "mac_vendor": "VARCHAR",
+    "hostnames": "VARCHAR[]",
+    "vendor": "VARCHAR",
+    "model": "VARCHAR",
+    "firmware": "VARCHAR",
+    "serial": "VARCHAR",
+    "device_type": "VARCHAR",
+    "role": "VARCHAR",
+    "role_reason": "VARCHAR",
+    "purdue_level": "INTEGER",
+    "protocols": "VARCHAR[]",
+    "first_seen": "DOUBLE",
+    "last_seen": "DOUBLE",
 }
 SERVICE_COLUMNS = {
-    "service_id": "VARCHAR", "asset_id": "VARCHAR", "ip": "VARCHAR", "transport": "VARCHAR", "port": "INTEGER",
-    "protocol": "VARCHAR", "banner": "VARCHAR", "details": "JSON", "first_seen": "DOUBLE", "last_seen": "DOUBLE",
+    "service_id": "VARCHAR",
+    "asset_id": "VARCHAR",
+    "ip": "VARCHAR",
+    "transport": "VARCHAR",
+    "port": "INTEGER",
+    "protocol": "VARCHAR",
+    "banner": "VARCHAR",
+    "details": "JSON",
+    "first_seen": "DOUBLE",
+    "last_seen": "DOUBLE",
 }
 IDENTITY_COLUMNS = {
-    "identity_id": "VARCHAR", "asset_id": "VARCHAR", "ip": "VARCHAR", "mac": "VARCHAR", "protocol": "VARCHAR",
-    "fields": "MAP(VARCHAR, VARCHAR)", "confidence": "VARCHAR", "source": "VARCHAR",
+    "identity_id": "VARCHAR",
+    "asset_id": "VARCHAR",
+    "ip": "VARCHAR",
+    "mac": "VARCHAR",
+    "protocol": "VARCHAR",
+    "fields": "MAP(VARCHAR, VARCHAR)",
+    "confidence": "VARCHAR",
+    "source": "VARCHAR",
 }
 CAPTURE_COLUMNS = {
-    "packets": "BIGINT", "bytes": "BIGINT", "first_ts": "DOUBLE", "last_ts": "DOUBLE", "decode_errors": "BIGINT",
-    "tcp_gaps": "BIGINT", "tcp_gap_bytes": "BIGINT", "files": "INTEGER", "incomplete_files": "INTEGER",
-    "loss_ratio": "DOUBLE", "sources": "VARCHAR[]", "loss_threshold": "DOUBLE",
+    "packets": "BIGINT",
+    "bytes": "BIGINT",
+    "first_ts": "DOUBLE",
+    "last_ts": "DOUBLE",
+    "decode_errors": "BIGINT",
+    "tcp_gaps": "BIGINT",
+    "tcp_gap_bytes": "BIGINT",
+    "files": "INTEGER",
+    "incomplete_files": "INTEGER",
+    "loss_ratio": "DOUBLE",
+    "sources": "VARCHAR[]",
+    "loss_threshold": "DOUBLE",
 }
 ZONE_COLUMNS = {
-    "zone": "VARCHAR", "name": "VARCHAR", "level": "DOUBLE", "csl": "INTEGER", "sl_t": "INTEGER",
-    "safety": "BOOLEAN", "one_way": "BOOLEAN", "probe_allowed": "BOOLEAN", "function": "VARCHAR",
-    "zone_criticality": "INTEGER", "cidrs": "VARCHAR[]", "assets": "VARCHAR[]",
+    "zone": "VARCHAR",
+    "name": "VARCHAR",
+    "level": "DOUBLE",
+    "csl": "INTEGER",
+    "sl_t": "INTEGER",
+    "safety": "BOOLEAN",
+    "one_way": "BOOLEAN",
+    "probe_allowed": "BOOLEAN",
+    "function": "VARCHAR",
+    "zone_criticality": "INTEGER",
+    "cidrs": "VARCHAR[]",
+    "assets": "VARCHAR[]",
 }
 CONDUIT_COLUMNS = {
-    "conduit_id": "VARCHAR", "from_zone": "VARCHAR", "to_zone": "VARCHAR", "protocols": "VARCHAR[]",
-    "ports": "INTEGER[]", "via": "VARCHAR[]", "one_way": "BOOLEAN", "profile_allowed": "BOOLEAN",
+    "conduit_id": "VARCHAR",
+    "from_zone": "VARCHAR",
+    "to_zone": "VARCHAR",
+    "protocols": "VARCHAR[]",
+    "ports": "INTEGER[]",
+    "via": "VARCHAR[]",
+    "one_way": "BOOLEAN",
+    "profile_allowed": "BOOLEAN",
 }
 DECLARED_COLUMNS = {
-    "ip": "VARCHAR", "mac": "VARCHAR", "name": "VARCHAR", "role": "VARCHAR", "zone": "VARCHAR",
-    "criticality": "VARCHAR", "vendor": "VARCHAR", "model": "VARCHAR", "expected_firmware": "VARCHAR",
+    "ip": "VARCHAR",
+    "mac": "VARCHAR",
+    "name": "VARCHAR",
+    "role": "VARCHAR",
+    "zone": "VARCHAR",
+    "criticality": "VARCHAR",
+    "vendor": "VARCHAR",
+    "model": "VARCHAR",
+    "expected_firmware": "VARCHAR",
     "tags": "VARCHAR[]",
 }
 VULN_COLUMNS = {
-    "asset_id": "VARCHAR", "ip": "VARCHAR", "cve": "VARCHAR", "advisory": "VARCHAR", "cvss": "DOUBLE",
-    "kev": "BOOLEAN", "product": "VARCHAR", "firmware": "VARCHAR", "fixed": "VARCHAR",
+    "asset_id": "VARCHAR",
+    "ip": "VARCHAR",
+    "cve": "VARCHAR",
+    "advisory": "VARCHAR",
+    "cvss": "DOUBLE",
+    "kev": "BOOLEAN",
+    "product": "VARCHAR",
+    "firmware": "VARCHAR",
+    "fixed": "VARCHAR",
 }
 BASELINE_FLOW_COLUMNS = {
-    "client_ip": "VARCHAR", "server_ip": "VARCHAR", "server_port": "INTEGER", "protocol": "VARCHAR",
+    "client_ip": "VARCHAR",
+    "server_ip": "VARCHAR",
+    "server_port": "INTEGER",
+    "protocol": "VARCHAR",
     "functions": "MAP(VARCHAR, BIGINT)",
 }
-BASELINE_ASSET_COLUMNS = {"asset_id": "VARCHAR", "vendor": "VARCHAR", "model": "VARCHAR", "firmware": "VARCHAR",
-                          "protocols": "VARCHAR[]", "role": "VARCHAR"}
+BASELINE_ASSET_COLUMNS = {
+    "asset_id": "VARCHAR",
+    "vendor": "VARCHAR",
+    "model": "VARCHAR",
+    "firmware": "VARCHAR",
+    "protocols": "VARCHAR[]",
+    "role": "VARCHAR",
+}
 
 
 @dataclass
@@ -114,23 +225,37 @@ class _Loader:
         spec = "{" + ", ".join(f"'{c}': '{t}'" for c, t in columns.items()) + "}"
         self.con.execute(
             f"CREATE TABLE {name} AS SELECT * FROM read_json('{path}', format='array', columns={spec}, "
-            f"maximum_object_size=1073741824)")
+            f"maximum_object_size=1073741824)"
+        )
 
 
 def _host_row(model: SiteModel, address: str, asset: Any) -> dict[str, Any]:
     host = model.host(address)
     zone = host.zone
     return {
-        "ip": address, "zone": zone.id if zone else "", "level": zone.purdue_level if zone else None,
-        "csl": zone.csl if zone else None, "sl_t": zone.sl_t if zone else None,
-        "safety": zone.safety if zone else False, "one_way": zone.one_way if zone else False,
-        "function": zone.function if zone else "", "zone_criticality": zone.criticality if zone else None,
-        "probe_allowed": zone.probe_allowed if zone else False, "is_master": host.is_master,
-        "is_ews": host.is_ews, "is_hmi": host.is_hmi, "is_jump_host": host.is_jump_host,
-        "is_log_collector": host.is_log_collector, "is_time_server": host.is_time_server,
-        "is_public": host.is_public, "declared": host.declared, "declared_role": host.declared_role,
-        "role": asset.role if asset else "unknown", "criticality": host.criticality,
-        "vendor": asset.vendor if asset else "", "mac_vendor": asset.mac_vendor if asset else "",
+        "ip": address,
+        "zone": zone.id if zone else "",
+        "level": zone.purdue_level if zone else None,
+        "csl": zone.csl if zone else None,
+        "sl_t": zone.sl_t if zone else None,
+        "safety": zone.safety if zone else False,
+        "one_way": zone.one_way if zone else False,
+        "function": zone.function if zone else "",
+        "zone_criticality": zone.criticality if zone else None,
+        "probe_allowed": zone.probe_allowed if zone else False,
+        "is_master": host.is_master,
+        "is_ews": host.is_ews,
+        "is_hmi": host.is_hmi,
+        "is_jump_host": host.is_jump_host,
+        "is_log_collector": host.is_log_collector,
+        "is_time_server": host.is_time_server,
+        "is_public": host.is_public,
+        "declared": host.declared,
+        "declared_role": host.declared_role,
+        "role": asset.role if asset else "unknown",
+        "criticality": host.criticality,
+        "vendor": asset.vendor if asset else "",
+        "mac_vendor": asset.mac_vendor if asset else "",
     }
 
 
@@ -160,8 +285,13 @@ def _profile_allows(model: SiteModel, conduit: Any) -> bool:
     return src.template == dst.template
 
 
-def build_database(evidence: Evidence, model: SiteModel, *, baseline: Evidence | None = None,
-                   vulnerabilities: list[dict[str, Any]] | None = None) -> EvidenceDB:
+def build_database(
+    evidence: Evidence,
+    model: SiteModel,
+    *,
+    baseline: Evidence | None = None,
+    vulnerabilities: list[dict[str, Any]] | None = None,
+) -> EvidenceDB:
     con = duckdb.connect(":memory:")
     con.execute("SET threads TO 4")
     con.execute("SET TimeZone = 'UTC'")  # hour() in checks is UTC whatever the host says
@@ -181,32 +311,96 @@ def build_database(evidence: Evidence, model: SiteModel, *, baseline: Evidence |
     cap = evidence.capture
     loss = (cap.tcp_gaps + cap.ip_fragments_incomplete) / cap.packets if cap.packets else 0.0
     capture_row = {
-        "packets": cap.packets, "bytes": cap.bytes, "first_ts": cap.first_ts, "last_ts": cap.last_ts,
-        "decode_errors": cap.decode_errors, "tcp_gaps": cap.tcp_gaps, "tcp_gap_bytes": cap.tcp_gap_bytes,
-        "files": len(cap.files), "incomplete_files": sum(1 for f in cap.files if not f.complete),
-        "loss_ratio": loss, "sources": cap.sources, "loss_threshold": model.profile.capture_loss_threshold,
+        "packets": cap.packets,
+        "bytes": cap.bytes,
+        "first_ts": cap.first_ts,
+        "last_ts": cap.last_ts,
+        "decode_errors": cap.decode_errors,
+        "tcp_gaps": cap.tcp_gaps,
+        "tcp_gap_bytes": cap.tcp_gap_bytes,
+        "files": len(cap.files),
+        "incomplete_files": sum(1 for f in cap.files if not f.complete),
+        "loss_ratio": loss,
+        "sources": cap.sources,
+        "loss_threshold": model.profile.capture_loss_threshold,
     }
-    zone_rows = [{"zone": z.id, "name": z.name, "level": z.purdue_level, "csl": z.csl, "sl_t": z.sl_t,
-                  "safety": z.safety, "one_way": z.one_way, "probe_allowed": z.probe_allowed,
-                  "function": z.function, "zone_criticality": z.criticality,
-                  "cidrs": next(s.cidrs for s in model.site.zones if s.id == z.id),
-                  "assets": next(s.assets for s in model.site.zones if s.id == z.id)}
-                 for z in model.zones.values()]
-    conduit_rows = [{"conduit_id": c.id or f"{c.from_zone}->{c.to_zone}", "from_zone": c.from_zone,
-                     "to_zone": c.to_zone, "protocols": c.protocols, "ports": c.ports, "via": c.via,
-                     "one_way": c.one_way, "profile_allowed": _profile_allows(model, c)}
-                    for c in model.site.conduits]
-    declared_rows = [{"ip": a.ip, "mac": a.mac, "name": a.name, "role": a.role,
-                      "zone": a.zone or ((model.zone_of(a.ip).id if model.zone_of(a.ip) else "") if a.ip else ""),
-                      "criticality": a.criticality, "vendor": a.vendor, "model": a.model,
-                      "expected_firmware": a.expected_firmware, "tags": a.tags} for a in model.site.assets]
-    events = [{"event_id": e.event_id, "kind": e.kind, "category": e.category, "protocol": e.protocol,
-               "function": e.function, "client_ip": e.client_ip, "server_ip": e.server_ip,
-               "server_port": e.server_port, "flow_id": e.flow_id, "detail": e.detail, "ts": e.ref.ts,
-               "frame": e.ref.frame, "file": e.ref.file, "source": e.ref.source} for e in evidence.events]
-    identities = [{"identity_id": i.identity_id, "asset_id": i.asset_id, "ip": i.ip, "mac": i.mac,
-                   "protocol": i.protocol, "fields": i.fields, "confidence": i.confidence,
-                   "source": i.ref.source} for i in evidence.identities]
+    zone_rows = [
+        {
+            "zone": z.id,
+            "name": z.name,
+            "level": z.purdue_level,
+            "csl": z.csl,
+            "sl_t": z.sl_t,
+            "safety": z.safety,
+            "one_way": z.one_way,
+            "probe_allowed": z.probe_allowed,
+            "function": z.function,
+            "zone_criticality": z.criticality,
+            "cidrs": next(s.cidrs for s in model.site.zones if s.id == z.id),
+            "assets": next(s.assets for s in model.site.zones if s.id == z.id),
+        }
+        for z in model.zones.values()
+    ]
+    conduit_rows = [
+        {
+            "conduit_id": c.id or f"{c.from_zone}->{c.to_zone}",
+            "from_zone": c.from_zone,
+            "to_zone": c.to_zone,
+            "protocols": c.protocols,
+            "ports": c.ports,
+            "via": c.via,
+            "one_way": c.one_way,
+            "profile_allowed": _profile_allows(model, c),
+        }
+        for c in model.site.conduits
+    ]
+    declared_rows = [
+        {
+            "ip": a.ip,
+            "mac": a.mac,
+            "name": a.name,
+            "role": a.role,
+            "zone": a.zone or ((model.zone_of(a.ip).id if model.zone_of(a.ip) else "") if a.ip else ""),
+            "criticality": a.criticality,
+            "vendor": a.vendor,
+            "model": a.model,
+            "expected_firmware": a.expected_firmware,
+            "tags": a.tags,
+        }
+        for a in model.site.assets
+    ]
+    events = [
+        {
+            "event_id": e.event_id,
+            "kind": e.kind,
+            "category": e.category,
+            "protocol": e.protocol,
+            "function": e.function,
+            "client_ip": e.client_ip,
+            "server_ip": e.server_ip,
+            "server_port": e.server_port,
+            "flow_id": e.flow_id,
+            "detail": e.detail,
+            "ts": e.ref.ts,
+            "frame": e.ref.frame,
+            "file": e.ref.file,
+            "source": e.ref.source,
+        }
+        for e in evidence.events
+    ]
+    identities = [
+        {
+            "identity_id": i.identity_id,
+            "asset_id": i.asset_id,
+            "ip": i.ip,
+            "mac": i.mac,
+            "protocol": i.protocol,
+            "fields": i.fields,
+            "confidence": i.confidence,
+            "source": i.ref.source,
+        }
+        for i in evidence.identities
+    ]
 
     with tempfile.TemporaryDirectory(prefix="icsaudit-engine-") as tmp:
         loader = _Loader(con, Path(tmp))
@@ -234,7 +428,7 @@ def _enrich(con: duckdb.DuckDBPyConnection) -> None:
     ops = ", ".join(f"coalesce(f.ops['{c}'], 0) AS ops_{c}" for c in OPERATION_CATEGORIES)
     con.execute(f"""
         CREATE TABLE flows AS
-        SELECT f.*, {ops}, {_end_columns('c', 'client')}, {_end_columns('s', 'server')},
+        SELECT f.*, {ops}, {_end_columns("c", "client")}, {_end_columns("s", "server")},
                c.zone <> s.zone AS crosses_zone,
                (c.zone = s.zone) OR EXISTS (
                  SELECT 1 FROM conduits k
@@ -251,12 +445,27 @@ def _enrich(con: duckdb.DuckDBPyConnection) -> None:
         FROM flows""")
     con.execute(f"""
         CREATE TABLE events AS
-        SELECT e.*, {_end_columns('c', 'client')}, {_end_columns('s', 'server')},
+        SELECT e.*, {_end_columns("c", "client")}, {_end_columns("s", "server")},
                coalesce(c.zone, '') <> coalesce(s.zone, '') AS crosses_zone
         FROM raw_events e LEFT JOIN hosts c ON c.ip = e.client_ip LEFT JOIN hosts s ON s.ip = e.server_ip""")
-    host_cols = ("zone", "level", "csl", "sl_t", "safety", "one_way", "function", "zone_criticality",
-                 "probe_allowed", "is_master", "is_ews", "is_hmi", "is_public", "declared", "declared_role",
-                 "criticality")
+    host_cols = (
+        "zone",
+        "level",
+        "csl",
+        "sl_t",
+        "safety",
+        "one_way",
+        "function",
+        "zone_criticality",
+        "probe_allowed",
+        "is_master",
+        "is_ews",
+        "is_hmi",
+        "is_public",
+        "declared",
+        "declared_role",
+        "criticality",
+    )
     picked = ", ".join(f'h."{c}"' for c in host_cols)
     con.execute(f"""CREATE TABLE assets AS SELECT a.*, {picked}
                     FROM raw_assets a LEFT JOIN hosts h ON h.ip = coalesce(nullif(a.ip, ''), a.asset_id)""")
@@ -268,12 +477,25 @@ def _enrich(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(f"DROP TABLE {name}")
 
 
-def _facts(con: duckdb.DuckDBPyConnection, evidence: Evidence, model: SiteModel, baseline: bool,
-           vulnerabilities: bool) -> Facts:
-    protocols = {r[0] for r in con.execute(
-        "SELECT DISTINCT protocol FROM flows UNION SELECT DISTINCT protocol FROM services").fetchall()}
-    observed = {r[0] for r in con.execute(
-        "SELECT DISTINCT client_zone FROM flows UNION SELECT DISTINCT server_zone FROM flows").fetchall()}
+def _facts(
+    con: duckdb.DuckDBPyConnection,
+    evidence: Evidence,
+    model: SiteModel,
+    baseline: bool,
+    vulnerabilities: bool,
+) -> Facts:
+    protocols = {
+        r[0]
+        for r in con.execute(
+            "SELECT DISTINCT protocol FROM flows UNION SELECT DISTINCT protocol FROM services"
+        ).fetchall()
+    }
+    observed = {
+        r[0]
+        for r in con.execute(
+            "SELECT DISTINCT client_zone FROM flows UNION SELECT DISTINCT server_zone FROM flows"
+        ).fetchall()
+    }
     observed.discard("")
 
     def kinds(zone_ids: set[str]) -> set[str]:
@@ -296,13 +518,31 @@ def _facts(con: duckdb.DuckDBPyConnection, evidence: Evidence, model: SiteModel,
     site = model.site
     return Facts(
         protocols=protocols,
-        counts={"flows": len(evidence.flows), "services": len(evidence.services),
-                "identities": len(evidence.identities), "events": len(evidence.events)},
+        counts={
+            "flows": len(evidence.flows),
+            "services": len(evidence.services),
+            "identities": len(evidence.identities),
+            "events": len(evidence.events),
+        },
         probed=any(s.startswith("probe") for s in evidence.capture.sources),
-        zoned_hosts=zoned, declared_zones=len(model.zones),
-        observed_zone_kinds=kinds(observed & set(model.zones)), declared_zone_kinds=kinds(set(model.zones)),
-        site_lists={name: len(getattr(site, name)) for name in (
-            "masters", "engineering_workstations", "hmis", "jump_hosts", "log_collectors", "time_servers",
-            "conduits", "assets", "zones")},
-        baseline=baseline, vulnerabilities=vulnerabilities,
+        zoned_hosts=zoned,
+        declared_zones=len(model.zones),
+        observed_zone_kinds=kinds(observed & set(model.zones)),
+        declared_zone_kinds=kinds(set(model.zones)),
+        site_lists={
+            name: len(getattr(site, name))
+            for name in (
+                "masters",
+                "engineering_workstations",
+                "hmis",
+                "jump_hosts",
+                "log_collectors",
+                "time_servers",
+                "conduits",
+                "assets",
+                "zones",
+            )
+        },
+        baseline=baseline,
+        vulnerabilities=vulnerabilities,
     )
