@@ -15,19 +15,33 @@ from pathlib import Path
 
 import pytest
 
-from ._report_helpers import ARTIFACTS, Q1, run
+from tests.data.assessments.cli import ARTIFACTS, Q1, run
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed")
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--hide-scrollbars", "--disable-extensions"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+    "--disable-extensions",
+]
 
 
 def _chromium(tmp: Path, *args: str) -> subprocess.CompletedProcess:
     profile = tempfile.mkdtemp(dir=tmp, prefix="profile-")
-    return subprocess.run([CHROMIUM, *FLAGS, f"--user-data-dir={profile}", *args], capture_output=True, text=True,
-                          timeout=180, check=False)
+    return subprocess.run(
+        [CHROMIUM, *FLAGS, f"--user-data-dir={profile}", *args],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
 
 
 class _Cdp:
@@ -45,9 +59,13 @@ class _Cdp:
             os.dup2(high_w, 4)
 
         profile = tempfile.mkdtemp(dir=tmp, prefix="profile-")
-        self.proc = subprocess.Popen([CHROMIUM, *FLAGS, f"--user-data-dir={profile}", "--remote-debugging-pipe",
-                                      "about:blank"], preexec_fn=wire_fds, pass_fds=(3, 4),
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(
+            [CHROMIUM, *FLAGS, f"--user-data-dir={profile}", "--remote-debugging-pipe", "about:blank"],
+            preexec_fn=wire_fds,
+            pass_fds=(3, 4),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         os.close(to_chrome_r)
         os.close(from_chrome_w)
         self._buffer = b""
@@ -116,16 +134,20 @@ def test_renders_without_any_network_request(report_html, tmp_path):
         cdp.call("Page.navigate", session, url=report_html.as_uri())
         cdp.wait_for("Page.loadEventFired")
         text = cdp.call("Runtime.evaluate", session, expression="document.body.innerText")["result"]["value"]
-        svg_boxes = cdp.call("Runtime.evaluate", session,
-                             expression="document.querySelectorAll('svg.zonemap g.zone').length")["result"]["value"]
-        height = cdp.call("Runtime.evaluate", session,
-                          expression="document.documentElement.scrollHeight")["result"]["value"]
+        svg_boxes = cdp.call(
+            "Runtime.evaluate", session, expression="document.querySelectorAll('svg.zonemap g.zone').length"
+        )["result"]["value"]
+        height = cdp.call("Runtime.evaluate", session, expression="document.documentElement.scrollHeight")[
+            "result"
+        ]["value"]
     finally:
         cdp.close()
     assert "Riverbend Water Treatment Plant" in text and "Executive summary" in text
     assert svg_boxes == 8  # 7 zones and the unzoned box
     assert height > 3000  # laid out, not an empty page
-    requested = {e["params"]["request"]["url"] for e in cdp.events if e.get("method") == "Network.requestWillBeSent"}
+    requested = {
+        e["params"]["request"]["url"] for e in cdp.events if e.get("method") == "Network.requestWillBeSent"
+    }
     assert report_html.as_uri() in requested
     foreign = {u for u in requested if not u.startswith(("file://", "data:"))}
     assert not foreign, f"the report made network requests: {sorted(foreign)}"
@@ -149,7 +171,11 @@ def test_prints_to_several_pages(report_html, tmp_path):
     pdf = tmp_path / "report.pdf"
     result = _chromium(tmp_path, f"--print-to-pdf={pdf}", "--no-pdf-header-footer", report_html.as_uri())
     assert result.returncode == 0 and pdf.read_bytes().startswith(b"%PDF")
-    subprocess.run(["pdftoppm", "-png", "-r", "60", str(pdf), str(tmp_path / "page")], check=True, timeout=120)
+    subprocess.run(
+        ["pdftoppm", "-png", "-r", "60", str(pdf), str(tmp_path / "page")], check=True, timeout=120
+    )
     pages = sorted(tmp_path.glob("page-*.png"))
-    assert len(pages) >= 4, "print CSS breaks the report into pages (summary, zones, frameworks, findings, inventory)"
+    assert len(pages) >= 4, (
+        "print CSS breaks the report into pages (summary, zones, frameworks, findings, inventory)"
+    )
     shutil.copy(pages[0], ARTIFACTS / "report-print-page1.png")

@@ -12,8 +12,7 @@ import pytest
 from icsaudit.engine.model import Assessment
 from icsaudit.report.io import load_assessment
 from icsaudit.report.schema import validate_assessment_document
-
-from ._report_helpers import Q1, Q2, run
+from tests.data.assessments.cli import Q1, Q2, run
 
 ALL = "html,md,json,csv,oscal"
 
@@ -22,8 +21,16 @@ def test_all_formats_written(tmp_path):
     result = run("report", Q1, "--format", ALL, "-o", tmp_path)
     assert result.exit_code == 0, result.output
     names = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file())
-    assert names == ["assessment.json", "findings.csv", "inventory.csv", "oscal/assessment-plan.json",
-                     "oscal/assessment-results.json", "oscal/poam.json", "report.html", "report.md"]
+    assert names == [
+        "assessment.json",
+        "findings.csv",
+        "inventory.csv",
+        "oscal/assessment-plan.json",
+        "oscal/assessment-results.json",
+        "oscal/poam.json",
+        "report.html",
+        "report.md",
+    ]
     assert not list(tmp_path.rglob("*.tmp")), "atomic writes leave no temporary file"
 
 
@@ -87,13 +94,22 @@ def test_markdown_has_summary_findings_and_gaps(tmp_path):
 def test_html_sections_and_self_contained(tmp_path):
     run("report", Q1, "--format", "html", "-o", tmp_path)
     html = (tmp_path / "report.html").read_text()
-    for heading in ("Executive summary", "Zone map", "Risk matrix", "Framework coverage", "Findings",
-                    "Asset inventory", "Method and capture"):
+    for heading in (
+        "Executive summary",
+        "Zone map",
+        "Risk matrix",
+        "Framework coverage",
+        "Findings",
+        "Asset inventory",
+        "Method and capture",
+    ):
         assert heading in html
     assert "<script" not in html.lower()
     assert "<link" not in html.lower() and "@import" not in html
     assert html.count("url(") == html.count("url(#")  # only in-document SVG marker references
-    assert html.count('<g class="flow bad">') == 5 and html.count('<g class="flow ok">') == 5  # merged per pair
+    assert (
+        html.count('<g class="flow bad">') == 5 and html.count('<g class="flow ok">') == 5
+    )  # merged per pair
     assert 'data-zone="sis"' in html and "SAFETY" in html
     assert "2026-03-02 08:00:00 UTC" in html  # capture window
 
@@ -116,10 +132,13 @@ def test_unknown_format_is_one_clear_line(tmp_path):
     assert "Traceback" not in result.output
 
 
-@pytest.mark.parametrize("content, expected", [
-    (b"{\"schema_version\": \"1.0\"}", "not an icsaudit assessment"),
-    (b"not json at all", "not JSON"),
-])
+@pytest.mark.parametrize(
+    "content, expected",
+    [
+        (b'{"schema_version": "1.0"}', "not an icsaudit assessment"),
+        (b"not json at all", "not JSON"),
+    ],
+)
 def test_bad_input_names_the_file(tmp_path, content, expected):
     bad = tmp_path / "bad.json"
     bad.write_bytes(content)

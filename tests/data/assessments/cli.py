@@ -1,4 +1,4 @@
-"""Shared helpers for the report tests: fixture paths and a CLI runner."""
+"""Shared helpers for the report tests (tests/unit/test_report*, bundle, redact, oscal, diff, aggregate): fixture paths and a CLI runner."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ from click.testing import CliRunner
 
 from icsaudit.cli import main
 
-FIXTURES = Path(__file__).resolve().parent.parent / "data" / "assessments"
+FIXTURES = Path(__file__).resolve().parent
 Q1 = FIXTURES / "water-chlorine.json"
 Q2 = FIXTURES / "water-chlorine-q2.json"
 EVIDENCE = FIXTURES / "water-chlorine.evidence.json"
-ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
+ARTIFACTS = FIXTURES.parent.parent / "artifacts"
 
 
 def run(*args: str):
