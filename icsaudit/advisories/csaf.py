@@ -18,7 +18,9 @@ _AFFECTED_STATUSES = ("known_affected", "first_affected", "last_affected")
 
 
 def is_csaf(doc: Any) -> bool:
-    return isinstance(doc, dict) and isinstance(doc.get("document"), dict) and "csaf_version" in doc["document"]
+    return (
+        isinstance(doc, dict) and isinstance(doc.get("document"), dict) and "csaf_version" in doc["document"]
+    )
 
 
 def parse_csaf(doc: dict[str, Any], source: Path) -> Advisory:
@@ -41,12 +43,22 @@ def parse_csaf(doc: dict[str, Any], source: Path) -> Advisory:
         full = rel.get("full_product_name") or {}
         base = next((p for p in products if p.product_id == rel.get("product_reference")), None)
         if full.get("product_id") and base:
-            products.append(Product(product_id=full["product_id"], vendor=base.vendor, name=base.name,
-                                    full_name=full.get("name", ""), version_kind=base.version_kind,
-                                    version=base.version, model_numbers=base.model_numbers))
+            products.append(
+                Product(
+                    product_id=full["product_id"],
+                    vendor=base.vendor,
+                    name=base.name,
+                    full_name=full.get("name", ""),
+                    version_kind=base.version_kind,
+                    version=base.version,
+                    model_numbers=base.model_numbers,
+                )
+            )
             known.add(full["product_id"])
         elif not full.get("product_id"):
-            raise InputError(f"{source}: product_tree.relationships[{index}] has no full_product_name.product_id")
+            raise InputError(
+                f"{source}: product_tree.relationships[{index}] has no full_product_name.product_id"
+            )
     vulnerabilities = [
         _vulnerability(v, known, source, f"vulnerabilities[{i}]")
         for i, v in enumerate(_list(doc.get("vulnerabilities", []), source, "vulnerabilities"))
@@ -72,14 +84,23 @@ def _walk(branches: Any, path: dict[str, str], out: list[Product], source: Path,
         here = {**path, branch["category"]: str(branch["name"])}
         if "product" in branch:
             kind = branch["category"] if branch["category"] in _VERSION_LEAVES else ""
-            out.append(_full_product(branch["product"], here, kind, str(branch["name"]) if kind else "",
-                                     source, f"{place}.product"))
+            out.append(
+                _full_product(
+                    branch["product"],
+                    here,
+                    kind,
+                    str(branch["name"]) if kind else "",
+                    source,
+                    f"{place}.product",
+                )
+            )
         if "branches" in branch:
             _walk(branch["branches"], here, out, source, f"{place}.branches")
 
 
-def _full_product(product: Any, path: dict[str, str], kind: str, version: str, source: Path,
-                  where: str) -> Product:
+def _full_product(
+    product: Any, path: dict[str, str], kind: str, version: str, source: Path, where: str
+) -> Product:
     if not isinstance(product, dict) or not product.get("product_id"):
         raise InputError(f"{source}: {where} has no product_id")
     helper = product.get("product_identification_helper") or {}
@@ -102,8 +123,10 @@ def _vulnerability(vuln: Any, known: set[str], source: Path, where: str) -> Vuln
     affected = sorted({pid for key in _AFFECTED_STATUSES for pid in status.get(key, []) or []})
     unknown = [pid for pid in affected if pid not in known]
     if unknown:
-        raise InputError(f"{source}: {where}.product_status names product ids not in the product tree: "
-                         f"{', '.join(unknown[:5])}")
+        raise InputError(
+            f"{source}: {where}.product_status names product ids not in the product tree: "
+            f"{', '.join(unknown[:5])}"
+        )
     scores: dict[str, tuple[float, str]] = {}
     for index, score in enumerate(vuln.get("scores", []) or []):
         cvss = score.get("cvss_v3") or {}
@@ -112,15 +135,20 @@ def _vulnerability(vuln: Any, known: set[str], source: Path, where: str) -> Vuln
         try:
             base = float(cvss["baseScore"])
         except (TypeError, ValueError):
-            raise InputError(f"{source}: {where}.scores[{index}].cvss_v3.baseScore "
-                             f"{cvss['baseScore']!r} is not a number") from None
+            raise InputError(
+                f"{source}: {where}.scores[{index}].cvss_v3.baseScore {cvss['baseScore']!r} is not a number"
+            ) from None
         for pid in score.get("products", []) or []:
             if pid not in scores or scores[pid][0] < base:
                 scores[pid] = (base, str(cvss.get("vectorString", "")))
     best = max(scores.values(), default=None)
     remediations = [
-        Remediation(category=str(r.get("category", "")), details=str(r.get("details", "")).strip(),
-                    product_ids=list(r.get("product_ids", []) or []), url=str(r.get("url", "")))
+        Remediation(
+            category=str(r.get("category", "")),
+            details=str(r.get("details", "")).strip(),
+            product_ids=list(r.get("product_ids", []) or []),
+            url=str(r.get("url", "")),
+        )
         for r in vuln.get("remediations", []) or []
         if isinstance(r, dict)
     ]

@@ -38,4 +38,6 @@ def parse_kev(doc: dict[str, Any], source: Path) -> KevCatalog:
     count = doc.get("count")
     if isinstance(count, int) and count != len(entries):
         raise InputError(f"{source}: count says {count} entries, the file has {len(entries)}")
-    return KevCatalog(version=str(doc["catalogVersion"]), released=str(doc.get("dateReleased", "")), entries=entries)
+    return KevCatalog(
+        version=str(doc["catalogVersion"]), released=str(doc.get("dateReleased", "")), entries=entries
+    )

@@ -19,7 +19,9 @@ _COMPANY_SUFFIXES = re.compile(
 _PARENTHESES = re.compile(r"\([^)]*\)")
 _TOKENS = re.compile(r"[a-z0-9]+")
 # Rockwell catalog numbers with a series: "1756-EN2T Series D", "1756-EN2T/D", "1756-EN2T, Series A/B/C".
-_CATALOG = re.compile(r"^\s*(\d{4}[A-Z]{0,2}\s?-\s?[A-Z0-9]+)\s*(?:,?\s*series\s+|/)([A-Z](?:\s*/\s*[A-Z])*)\b", re.I)
+_CATALOG = re.compile(
+    r"^\s*(\d{4}[A-Z]{0,2}\s?-\s?[A-Z0-9]+)\s*(?:,?\s*series\s+|/)([A-Z](?:\s*/\s*[A-Z])*)\b", re.I
+)
 # Order numbers inside product names: "SIMATIC S7-1500 CPU 1511-1 PN (6ES7511-1AK02-0AB0)".
 _ORDER_NUMBER = re.compile(r"\b(6[A-Z]{2}\d[\s\d]{3,4}-[0-9A-Z]{5}-[0-9A-Z]{4})\b")
 _FAMILY_WORDS = re.compile(r"\b(cpu\s+)?(product\s+)?family\b", re.I)

@@ -78,8 +78,10 @@ class StoreStatus(msgspec.Struct, kw_only=True):
 @contextmanager
 def _connect(path: Path, create: bool) -> Iterator[sqlite3.Connection]:
     if not create and not path.is_file():
-        raise InputError(f"no advisory store at {path}",
-                         hint="import advisories first: icsaudit advisories import DIR [--store PATH]")
+        raise InputError(
+            f"no advisory store at {path}",
+            hint="import advisories first: icsaudit advisories import DIR [--store PATH]",
+        )
     if create:
         path.parent.mkdir(parents=True, exist_ok=True)
     try:
@@ -135,39 +137,63 @@ def _import_one(conn: sqlite3.Connection, path: Path, now: str, report: ImportRe
     elif is_csaf(doc):
         _store_advisory(conn, parse_csaf(doc, path), str(path), now, report)
     else:
-        raise InputError(f"{path}: neither a CSAF 2.0 advisory (document.csaf_version) nor a KEV catalog "
-                         "(catalogVersion, vulnerabilities)")
+        raise InputError(
+            f"{path}: neither a CSAF 2.0 advisory (document.csaf_version) nor a KEV catalog "
+            "(catalogVersion, vulnerabilities)"
+        )
 
 
-def _store_advisory(conn: sqlite3.Connection, advisory: Advisory, source: str, now: str,
-                    report: ImportReport) -> None:
-    stored = conn.execute("SELECT revision FROM advisories WHERE advisory_id = ?",
-                          (advisory.advisory_id,)).fetchone()
+def _store_advisory(
+    conn: sqlite3.Connection, advisory: Advisory, source: str, now: str, report: ImportReport
+) -> None:
+    stored = conn.execute(
+        "SELECT revision FROM advisories WHERE advisory_id = ?", (advisory.advisory_id,)
+    ).fetchone()
     if stored and _revision_key(stored[0]) > _revision_key(advisory.revision):
-        report.kept_newer.append(f"{advisory.advisory_id}: stored revision {stored[0]} is newer than "
-                                 f"{advisory.revision} in {source}")
+        report.kept_newer.append(
+            f"{advisory.advisory_id}: stored revision {stored[0]} is newer than "
+            f"{advisory.revision} in {source}"
+        )
         return
     conn.execute(
         "INSERT OR REPLACE INTO advisories VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (advisory.advisory_id, advisory.revision, advisory.title, advisory.initial_release,
-         advisory.current_release, len(advisory.products), len(advisory.vulnerabilities), source, now,
-         _encoder.encode(advisory)),
+        (
+            advisory.advisory_id,
+            advisory.revision,
+            advisory.title,
+            advisory.initial_release,
+            advisory.current_release,
+            len(advisory.products),
+            len(advisory.vulnerabilities),
+            source,
+            now,
+            _encoder.encode(advisory),
+        ),
     )
     report.advisories += 1
     report.replaced += 1 if stored else 0
     report.products += len(advisory.products)
     report.vulnerabilities += len(advisory.vulnerabilities)
     report.unparsed_ranges += sum(
-        1 for p in advisory.products if p.version_kind and parse_range(p.version, p.version_kind).kind == "unparsed"
+        1
+        for p in advisory.products
+        if p.version_kind and parse_range(p.version, p.version_kind).kind == "unparsed"
     )
 
 
-def _store_kev(conn: sqlite3.Connection, catalog: KevCatalog, source: str, now: str, report: ImportReport) -> None:
+def _store_kev(
+    conn: sqlite3.Connection, catalog: KevCatalog, source: str, now: str, report: ImportReport
+) -> None:
     conn.execute("DELETE FROM kev")
-    conn.executemany("INSERT OR REPLACE INTO kev VALUES (?, ?)",
-                     ((e.cve, _encoder.encode(e)) for e in catalog.entries))
-    for key, value in (("kev_version", catalog.version), ("kev_released", catalog.released),
-                       ("kev_imported", now), ("kev_source", source)):
+    conn.executemany(
+        "INSERT OR REPLACE INTO kev VALUES (?, ?)", ((e.cve, _encoder.encode(e)) for e in catalog.entries)
+    )
+    for key, value in (
+        ("kev_version", catalog.version),
+        ("kev_released", catalog.released),
+        ("kev_imported", now),
+        ("kev_source", source),
+    ):
         conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
     report.kev_entries += len(catalog.entries)
     report.kev_version = catalog.version
@@ -176,8 +202,10 @@ def _store_kev(conn: sqlite3.Connection, catalog: KevCatalog, source: str, now: 
 def load_advisories(store: Path) -> tuple[list[Advisory], dict[str, KevEntry]]:
     """Every stored advisory and the KEV catalog by CVE id."""
     with _connect(store, create=False) as conn:
-        advisories = [_advisory_decoder.decode(row[0])
-                      for row in conn.execute("SELECT doc FROM advisories ORDER BY advisory_id")]
+        advisories = [
+            _advisory_decoder.decode(row[0])
+            for row in conn.execute("SELECT doc FROM advisories ORDER BY advisory_id")
+        ]
         kev = {row[0]: _kev_decoder.decode(row[1]) for row in conn.execute("SELECT cve, doc FROM kev")}
     return advisories, kev
 
@@ -189,13 +217,23 @@ def store_status(store: Path) -> StoreStatus:
             "SELECT count(*), coalesce(sum(products), 0), coalesce(sum(vulnerabilities), 0), "
             "coalesce(max(current_release), ''), coalesce(min(initial_release), '') FROM advisories"
         ).fetchone()
-        newest_id = conn.execute("SELECT advisory_id FROM advisories ORDER BY current_release DESC LIMIT 1").fetchone()
+        newest_id = conn.execute(
+            "SELECT advisory_id FROM advisories ORDER BY current_release DESC LIMIT 1"
+        ).fetchone()
         kev_count = conn.execute("SELECT count(*) FROM kev").fetchone()[0]
     return StoreStatus(
-        path=str(store), advisories=count, products=products, vulnerabilities=vulns,
-        newest_advisory=newest, newest_advisory_id=newest_id[0] if newest_id else "", oldest_advisory=oldest,
-        last_import=meta.get("last_import", ""), kev_entries=kev_count, kev_version=meta.get("kev_version", ""),
-        kev_released=meta.get("kev_released", ""), kev_imported=meta.get("kev_imported", ""),
+        path=str(store),
+        advisories=count,
+        products=products,
+        vulnerabilities=vulns,
+        newest_advisory=newest,
+        newest_advisory_id=newest_id[0] if newest_id else "",
+        oldest_advisory=oldest,
+        last_import=meta.get("last_import", ""),
+        kev_entries=kev_count,
+        kev_version=meta.get("kev_version", ""),
+        kev_released=meta.get("kev_released", ""),
+        kev_imported=meta.get("kev_imported", ""),
     )
 
 

@@ -16,7 +16,7 @@ kept as ``unparsed`` with the reason, and matching reports it with medium confid
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import total_ordering
 
 Part = tuple[int, int | str]  # (1, number) or (0, word): words sort before numbers at one position
@@ -136,8 +136,10 @@ class VersionRange:
             return True
         if any(version.matches(bound) for op, bound in self.constraints if op == "!="):
             return False
-        ordered = sorted(((op, b) for op, b in self.constraints if op in ("<", "<=", ">", ">=")),
-                         key=lambda item: item[1].key)
+        ordered = sorted(
+            ((op, b) for op, b in self.constraints if op in ("<", "<=", ">", ">=")),
+            key=lambda item: item[1].key,
+        )
         if not ordered:
             return False
         first_op, first = ordered[0]
@@ -147,8 +149,12 @@ class VersionRange:
         if last_op in (">", ">=") and _holds(version, last_op, last):
             return True
         for (low_op, low), (high_op, high) in zip(ordered, ordered[1:], strict=False):
-            if low_op in (">", ">=") and high_op in ("<", "<=") and _holds(version, low_op, low) \
-                    and _holds(version, high_op, high):
+            if (
+                low_op in (">", ">=")
+                and high_op in ("<", "<=")
+                and _holds(version, low_op, low)
+                and _holds(version, high_op, high)
+            ):
                 return True
         return False
 
@@ -177,7 +183,11 @@ def _version_words(words: list[str], start: int) -> tuple[list[list[str]], int]:
         lower = word.lower()
         if _DOTTED.match(word) and _DOTTED.match(versions[-1][0]):
             versions.append([word])  # another release line's fix: "V33.017 V34.014"
-        elif lower in _QUALIFIERS or lower.rstrip("0123456789") in _QUALIFIERS and any(c.isdigit() for c in lower):
+        elif (
+            lower in _QUALIFIERS
+            or lower.rstrip("0123456789") in _QUALIFIERS
+            and any(c.isdigit() for c in lower)
+        ):
             versions[-1].append(word)
         elif word.isdigit() and versions[-1][-1].lower() in _QUALIFIERS:
             versions[-1].append(word)  # "Update 1"
@@ -248,12 +258,19 @@ def parse_range(expression: str, kind: str = "product_version_range") -> Version
     if branches:
         if constraints:
             return _unparsed(text, scheme, "branch fixes mixed with other bounds")
-        return VersionRange(text=text, kind="branches", branches=tuple(branches), branch_op=branch_op,
-                            condition=condition, scheme=scheme)
+        return VersionRange(
+            text=text,
+            kind="branches",
+            branches=tuple(branches),
+            branch_op=branch_op,
+            condition=condition,
+            scheme=scheme,
+        )
     if kind == "product_version" and all(op == "=" for op, _ in constraints) and not constraints:
         return _unparsed(text, scheme, "no version")
-    return VersionRange(text=text, kind="constraints", constraints=tuple(constraints), condition=condition,
-                        scheme=scheme)
+    return VersionRange(
+        text=text, kind="constraints", constraints=tuple(constraints), condition=condition, scheme=scheme
+    )
 
 
 def _join(first: str, second: str) -> str:
