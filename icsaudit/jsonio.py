@@ -12,8 +12,17 @@ import msgspec
 _encoder = msgspec.json.Encoder(order="sorted")
 
 
-def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> Path:
-    """Write ``data`` to ``path`` via a temporary file in the same directory and an atomic rename."""
+def _default_mode() -> int:
+    """Permissions a plain open() would give (mkstemp creates 0600; contract files are shareable)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def write_bytes_atomic(path: str | os.PathLike[str], data: bytes, mode: int | None = None) -> Path:
+    """Write ``data`` to ``path`` via a temporary file in the same directory and an atomic rename.
+
+    ``mode`` defaults to what the umask allows; pass 0o600 for secrets (private keys)."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
@@ -22,6 +31,7 @@ def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> Path:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp, mode if mode is not None else _default_mode())
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
