@@ -282,10 +282,10 @@ class AdvisoryIndex:
     def coverage(self, asset: Asset) -> str:
         """Whether an asset could be assessed: assessed | no-model | no-firmware | vendor-not-in-store."""
         device = self.device(asset.asset_id, asset.vendor, asset.model, asset.firmware, asset.mac_vendor)
-        if not device.vendors:
-            return "vendor-not-in-store" if (asset.vendor or asset.model) else "no-model"
         if not device.model:
             return "no-model"
+        if not device.vendors:
+            return "vendor-not-in-store"
         return "assessed" if device.version is not None else "no-firmware"
 
 

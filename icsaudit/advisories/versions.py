@@ -266,8 +266,14 @@ def parse_range(expression: str, kind: str = "product_version_range") -> Version
             condition=condition,
             scheme=scheme,
         )
-    if kind == "product_version" and all(op == "=" for op, _ in constraints) and not constraints:
+    if not constraints:
         return _unparsed(text, scheme, "no version")
+    lows = [b for op, b in constraints if op in (">", ">=")]
+    highs = [b for op, b in constraints if op in ("<", "<=")]
+    if len(lows) == 1 and len(highs) == 1 and highs[0] < lows[0]:
+        # ">= 1.31 | <= 1.4", ">=4.6|<4.38": meant as an interval but inverted when compared per component
+        # (decimal fractions?); guessing either way could hide or invent an affected device.
+        return _unparsed(text, scheme, f"lower bound {lows[0]} is above upper bound {highs[0]}")
     return VersionRange(
         text=text, kind="constraints", constraints=tuple(constraints), condition=condition, scheme=scheme
     )
