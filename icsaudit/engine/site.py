@@ -217,6 +217,15 @@ def parse_site(path: str | Path, text: str | None = None) -> SiteModel:
                 f"profile {profile.id} has no zone template "
                 f"{zone['template']!r}; templates: {', '.join(t.id for t in profile.zone_templates)}",
             )
+        for key, allowed in (
+            ("csl", range(1, 6)),
+            ("sl_t", range(1, 5)),
+            ("purdue_level", (0, 1, 2, 3, 3.5, 4, 5)),
+        ):
+            if zone.get(key) is not None and zone[key] not in allowed:
+                raise doc.error(
+                    ("zones", index, key), f"{zone[key]} is not one of {', '.join(map(str, allowed))}"
+                )
         for j, cidr in enumerate(zone.get("cidrs", [])):
             try:
                 ipaddress.ip_network(cidr, strict=False)

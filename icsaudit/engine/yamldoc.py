@@ -91,8 +91,19 @@ def validate(doc: LoadedYaml, schema: dict[str, Any]) -> None:
     errors = list(validator.iter_errors(doc.data))
     if not errors:
         return
-    best = min(errors, key=lambda e: (doc.line_of(e.absolute_path), -len(e.absolute_path)))
-    raise doc.error(tuple(best.absolute_path), _describe(best))
+    best = min(errors, key=lambda e: (doc.line_of(_where(e)), -len(e.absolute_path)))
+    raise doc.error(_where(best), _describe(best))
+
+
+def _where(error: jsonschema.ValidationError) -> tuple[str | int, ...]:
+    """The error's path; for unknown keys, the first unknown key itself (its line is the useful one)."""
+    path = tuple(error.absolute_path)
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        allowed = set(error.schema.get("properties", {}))
+        extra = sorted(k for k in error.instance if k not in allowed)
+        if extra:
+            return path + (extra[0],)
+    return path
 
 
 def _describe(error: jsonschema.ValidationError) -> str:

@@ -1,0 +1,109 @@
+"""Engine behaviour: enrichment, not-assessed reasons, SQL errors, locked DuckDB, determinism, schema."""
+
+from __future__ import annotations
+
+import json
+
+import jsonschema
+import msgspec
+import pytest
+
+from icsaudit.engine.assess import assess
+from icsaudit.engine.checks import Check, CheckTests, load_checks
+from icsaudit.engine.fixtures import load_fixture
+from icsaudit.engine.runner import run_check
+from icsaudit.engine.schema import SCHEMA_PATH, schema_text
+from icsaudit.engine.tables import build_database
+from icsaudit.jsonio import dumps_json
+from icsaudit.paths import data_dir
+
+BASE = data_dir("checks") / "fixtures" / "base.yaml"
+
+
+def _check(query: str, requires: list[str] | None = None) -> Check:
+    return Check(
+        id="XX-99",
+        title="t",
+        area="discovery",
+        severity="high",
+        source=["passive"],
+        requires=requires or ["flows"],
+        query=query,
+        message="m",
+        maps={},
+        remediation="r",
+        tests=CheckTests(fail=[], pass_=[]),
+        path="XX-99.yaml",
+        query_line=10,
+    )
+
+
+def test_flows_are_enriched_with_the_site() -> None:
+    f = load_fixture(BASE)
+    db = build_database(f.evidence, f.site)
+    row = db.con.execute("""SELECT client_zone, server_zone, client_level, server_level, crosses_zone,
+                                   conduit_allowed, client_is_hmi, ops_read, ops_write
+                            FROM flows WHERE protocol = 'modbus'""").fetchone()
+    assert row == ("control", "field", 2.0, 1.0, True, True, True, 500, 0)
+
+
+def test_external_access_is_locked() -> None:
+    f = load_fixture(BASE)
+    db = build_database(f.evidence, f.site)
+    run = run_check(db, _check("SELECT * FROM read_csv('/etc/passwd')"))
+    assert run.status == "error"
+    with pytest.raises(Exception):
+        db.con.execute("SET enable_external_access = true")
+
+
+def test_sql_error_names_check_and_line() -> None:
+    f = load_fixture(BASE)
+    db = build_database(f.evidence, f.site)
+    run = run_check(db, _check("SELECT flow_id\nFROM flows\nWHERE no_such_column > 1"))
+    assert run.status == "error"
+    assert run.reason.startswith("XX-99: XX-99.yaml:")
+    assert "no_such_column" in run.reason
+
+
+def test_missing_protocol_is_not_assessed_never_pass() -> None:
+    f = load_fixture(BASE)
+    db = build_database(f.evidence, f.site)
+    run = run_check(db, _check("SELECT 1 WHERE false", requires=["dnp3"]))
+    assert (run.status, run.reason) == ("not-assessed", "no dnp3 traffic or service observed")
+
+
+def test_capture_loss_turns_pass_into_not_assessed() -> None:
+    f = load_fixture(BASE)
+    lossy = msgspec.structs.replace(
+        f.evidence, capture=msgspec.structs.replace(f.evidence.capture, tcp_gaps=50_000)
+    )
+    db = build_database(lossy, f.site)
+    run = run_check(db, _check("SELECT 1 WHERE false"))
+    assert run.status == "not-assessed" and "capture loss" in run.reason
+
+
+def test_assessment_is_deterministic_and_valid() -> None:
+    f = load_fixture(data_dir("checks") / "cbrn" / "fixtures" / "CB-05-fail.yaml")
+    first = assess(f.evidence, f.site)
+    second = assess(f.evidence, f.site)
+    assert dumps_json(first) == dumps_json(second)
+    assert first.created == f.evidence.capture.last_ts
+    cb05 = [x for x in first.findings if x.check_id == "CB-05"]
+    assert len(cb05) == 1 and cb05[0].severity == "critical" and cb05[0].zone == "sis"
+    assert cb05[0].evidence.flow_ids and cb05[0].evidence.frames[0]["file"] == "fixture.pcap"
+    assert cb05[0].risk.score == cb05[0].risk.likelihood * cb05[0].risk.consequence
+    schema = json.loads(SCHEMA_PATH.read_text())
+    jsonschema.validate(json.loads(dumps_json(first)), schema)
+    assert sum(map(sum, first.risk_matrix)) == len(first.findings)
+    assert first.remediations[0].risk_reduction >= first.remediations[-1].risk_reduction
+
+
+def test_shipped_schema_is_current() -> None:
+    assert SCHEMA_PATH.read_text() == schema_text(), "run python -m icsaudit.engine.schema"
+
+
+def test_all_checks_run_without_error_on_every_fixture_base() -> None:
+    f = load_fixture(BASE)
+    db = build_database(f.evidence, f.site)
+    statuses = {c.id: run_check(db, c).status for c in load_checks()}
+    assert "error" not in statuses.values()
