@@ -39,10 +39,19 @@ def list_cmd(fmt: str) -> None:
     scenarios = []
     for sid in scenario_ids():
         s = load_scenario(sid)
-        scenarios.append({"id": s.id, "title": s.title, "profile": s.site.profile, "devices": len(s.devices),
-                          "faults": {k: v.description for k, v in s.faults.items()}})
-    exercises = [{"id": e.id, "title": e.title, "scenario": e.scenario, "faults": e.faults}
-                 for e in map(load_exercise, exercise_ids())]
+        scenarios.append(
+            {
+                "id": s.id,
+                "title": s.title,
+                "profile": s.site.profile,
+                "devices": len(s.devices),
+                "faults": {k: v.description for k, v in s.faults.items()},
+            }
+        )
+    exercises = [
+        {"id": e.id, "title": e.title, "scenario": e.scenario, "faults": e.faults}
+        for e in map(load_exercise, exercise_ids())
+    ]
     if fmt == "json":
         click.echo(json.dumps({"scenarios": scenarios, "exercises": exercises}, indent=2))
         return
@@ -69,10 +78,39 @@ def up(scenario: str, faults: str, no_traffic: bool) -> None:
     from icsaudit.lab import control
 
     state = control.up(scenario, _faults(faults), traffic=not no_traffic)
-    click.echo(f"lab {state['scenario']} up: {len(state['devices'])} devices, "
-               f"{len(state.get('traffic_flows', []))} traffic flows, faults: {','.join(state['faults']) or 'none'}")
+    click.echo(
+        f"lab {state['scenario']} up: {len(state['devices'])} devices, "
+        f"{len(state.get('traffic_flows', []))} traffic flows, faults: {','.join(state['faults']) or 'none'}"
+    )
     for d in state["devices"]:
         click.echo(f"  {d['name']:22} {d['address']:>13}:{d['port']:<5} {d['protocol']}")
+
+
+@lab.command()
+@click.argument("scenario")
+@click.option("--faults", default="", help="Comma-separated faults to inject.")
+@click.option("--no-traffic", is_flag=True, help="Start the devices only, without the normal traffic.")
+def run(scenario: str, faults: str, no_traffic: bool) -> None:
+    """Run SCENARIO in the foreground until SIGTERM/Ctrl-C, then stop it (for containers).
+
+    \b
+    Example:
+      icsaudit lab run water-chlorine --faults rogue-modbus-write
+    """
+    import signal
+    import threading
+
+    from icsaudit.lab import control
+
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    state = control.up(scenario, _faults(faults), traffic=not no_traffic)
+    click.echo(f"lab {state['scenario']} running: {len(state['devices'])} devices", err=True)
+    try:
+        stop.wait()
+    finally:
+        control.down()
 
 
 @lab.command()
@@ -93,12 +131,16 @@ def status(fmt: str) -> None:
     if state is None:
         click.echo("no lab running")
         return
-    click.echo(f"{state['scenario']}: {state['title']} (faults: {','.join(state['faults']) or 'none'}, "
-               f"traffic {'running' if state['traffic_running'] else 'off'})")
+    click.echo(
+        f"{state['scenario']}: {state['title']} (faults: {','.join(state['faults']) or 'none'}, "
+        f"traffic {'running' if state['traffic_running'] else 'off'})"
+    )
     for d in state["devices"]:
         ident = ", ".join(f"{k}={v}" for k, v in d["identity"].items())
-        click.echo(f"  {d['name']:22} {d['address']:>13}:{d['port']:<5} {d['protocol']:7} "
-                   f"{'up' if d['running'] else 'DOWN':4} {ident}")
+        click.echo(
+            f"  {d['name']:22} {d['address']:>13}:{d['port']:<5} {d['protocol']:7} "
+            f"{'up' if d['running'] else 'DOWN':4} {ident}"
+        )
 
 
 @lab.command()
@@ -132,8 +174,10 @@ def journal(fmt: str, device: str | None) -> None:
         click.echo(json.dumps(records, indent=2))
         return
     for r in records:
-        click.echo(f"{r['ts']:.3f} {r['peer']:>13} -> {r['device']:20} {r['protocol']:7} "
-                   f"{r['function']:28} {r['category']:10} {r['result']}")
+        click.echo(
+            f"{r['ts']:.3f} {r['peer']:>13} -> {r['device']:20} {r['protocol']:7} "
+            f"{r['function']:28} {r['category']:10} {r['result']}"
+        )
 
 
 @lab.command()
@@ -154,7 +198,9 @@ def capture(seconds: float, output: Path) -> None:
     if state is None:
         raise InputError("no lab running", hint="start one with `icsaudit lab up SCENARIO`")
     result = run_capture(state, seconds, output)
-    click.echo(f"wrote {result['file']} ({result['bytes']} bytes, {result['tool']}, filter: {result['filter']})")
+    click.echo(
+        f"wrote {result['file']} ({result['bytes']} bytes, {result['tool']}, filter: {result['filter']})"
+    )
 
 
 @lab.command()
@@ -175,10 +221,12 @@ def score(exercise: str, assessment: Path, fmt: str) -> None:
     if fmt == "json":
         click.echo(json.dumps(result, indent=2))
         return
-    click.echo(f"exercise {result['exercise']}: found {result['found']}/{result['expected']} "
-               f"(recall {result['recall']:.2f}), precision {result['precision']:.2f}, "
-               f"{len(result['spurious'])} spurious, "
-               f"{'no spurious critical findings' if result['no_spurious_critical'] else 'SPURIOUS CRITICAL FINDINGS'}")
+    click.echo(
+        f"exercise {result['exercise']}: found {result['found']}/{result['expected']} "
+        f"(recall {result['recall']:.2f}), precision {result['precision']:.2f}, "
+        f"{len(result['spurious'])} spurious, "
+        f"{'no spurious critical findings' if result['no_spurious_critical'] else 'SPURIOUS CRITICAL FINDINGS'}"
+    )
     for m in result["missed"]:
         click.echo(f"  missed   {m['check']} {m['asset']}")
     for s in result["spurious"]:

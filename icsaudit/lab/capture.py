@@ -54,13 +54,20 @@ def capture(state: dict[str, Any], seconds: float, output: Path) -> dict[str, An
             _, err = proc.communicate()
     if not output.is_file():
         raise _capture_error(err.decode(errors="replace"))
-    return {"file": str(output), "seconds": seconds, "filter": bpf, "tool": Path(tool).name,
-            "bytes": output.stat().st_size}
+    return {
+        "file": str(output),
+        "seconds": seconds,
+        "filter": bpf,
+        "tool": Path(tool).name,
+        "bytes": output.stat().st_size,
+    }
 
 
 def _capture_error(stderr: str) -> IcsauditError:
     text = stderr.strip().splitlines()[-1] if stderr.strip() else "capture failed"
     if "ermission" in stderr or "Operation not permitted" in stderr:
-        return IcsauditError(f"no capture rights on the loopback interface: {text}",
-                             hint="run as root, or grant tcpdump cap_net_raw,cap_net_admin (setcap)")
+        return IcsauditError(
+            f"no capture rights on the loopback interface: {text}",
+            hint="run as root, or grant tcpdump cap_net_raw,cap_net_admin (setcap)",
+        )
     return IcsauditError(f"capture failed: {text}")

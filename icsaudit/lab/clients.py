@@ -37,13 +37,17 @@ def bind_sources(loop: asyncio.AbstractEventLoop) -> None:
             kwargs["local_addr"] = (require_loopback(source, "traffic source"), 0)
         return await create_connection(factory, host, port, **kwargs)
 
-    async def bound_datagram(factory: Any, local_addr: Any = None, remote_addr: Any = None, **kwargs: Any) -> Any:
+    async def bound_datagram(
+        factory: Any, local_addr: Any = None, remote_addr: Any = None, **kwargs: Any
+    ) -> Any:
         if remote_addr:
             require_loopback(remote_addr[0], "traffic target")
         source = SOURCE.get()
         if source and local_addr is None:
             local_addr = (require_loopback(source, "traffic source"), 0)
-        return await create_datagram_endpoint(factory, local_addr=local_addr, remote_addr=remote_addr, **kwargs)
+        return await create_datagram_endpoint(
+            factory, local_addr=local_addr, remote_addr=remote_addr, **kwargs
+        )
 
     loop.create_connection = bound_connection  # type: ignore[method-assign]
     loop.create_datagram_endpoint = bound_datagram  # type: ignore[method-assign]
@@ -70,8 +74,9 @@ def _bind_snap7() -> None:
 async def _modbus(target: Target, work: Callable[[Any], Awaitable[str]]) -> str:
     from pymodbus.client import AsyncModbusTcpClient
 
-    client = AsyncModbusTcpClient(target[0], port=target[1], timeout=TIMEOUT, retries=0,
-                                  source_address=(SOURCE.get() or "127.0.0.1", 0))
+    client = AsyncModbusTcpClient(
+        target[0], port=target[1], timeout=TIMEOUT, retries=0, source_address=(SOURCE.get() or "127.0.0.1", 0)
+    )
     try:
         if not await client.connect():
             raise ConnectionError(f"modbus {target} refused the connection")
@@ -82,9 +87,11 @@ async def _modbus(target: Target, work: Callable[[Any], Awaitable[str]]) -> str:
 
 async def modbus_read(target: Target, options: dict[str, Any]) -> str:
     async def work(client: Any) -> str:
-        result = await client.read_holding_registers(int(options.get("address", 0)),
-                                                     count=int(options.get("count", 10)),
-                                                     device_id=int(options.get("unit", 1)))
+        result = await client.read_holding_registers(
+            int(options.get("address", 0)),
+            count=int(options.get("count", 10)),
+            device_id=int(options.get("unit", 1)),
+        )
         return f"read {len(getattr(result, 'registers', []) or [])} registers"
 
     return await _modbus(target, work)
@@ -93,7 +100,9 @@ async def modbus_read(target: Target, options: dict[str, Any]) -> str:
 async def modbus_write(target: Target, options: dict[str, Any]) -> str:
     async def work(client: Any) -> str:
         values = [int(v) for v in options.get("values", [1234])]
-        await client.write_registers(int(options.get("address", 0)), values, device_id=int(options.get("unit", 1)))
+        await client.write_registers(
+            int(options.get("address", 0)), values, device_id=int(options.get("unit", 1))
+        )
         return f"wrote {len(values)} registers"
 
     return await _modbus(target, work)
@@ -101,7 +110,9 @@ async def modbus_write(target: Target, options: dict[str, Any]) -> str:
 
 async def modbus_identify(target: Target, options: dict[str, Any]) -> str:
     async def work(client: Any) -> str:
-        result = await client.read_device_information(read_code=1, object_id=0, device_id=int(options.get("unit", 1)))
+        result = await client.read_device_information(
+            read_code=1, object_id=0, device_id=int(options.get("unit", 1))
+        )
         return " ".join(v.decode(errors="replace") for v in getattr(result, "information", {}).values())
 
     return await _modbus(target, work)
@@ -123,11 +134,19 @@ def _s7(target: Target, options: dict[str, Any], work: Callable[[Any], str]) -> 
 
 
 async def s7_read(target: Target, options: dict[str, Any]) -> str:
-    return await _s7(target, options, lambda c: f"read {len(c.db_read(int(options.get('db', 1)), 0, int(options.get('size', 16))))} bytes")
+    return await _s7(
+        target,
+        options,
+        lambda c: f"read {len(c.db_read(int(options.get('db', 1)), 0, int(options.get('size', 16))))} bytes",
+    )
 
 
 async def s7_write(target: Target, options: dict[str, Any]) -> str:
-    return await _s7(target, options, lambda c: (c.db_write(int(options.get("db", 1)), 0, bytearray(b"\x00\x2a")), "wrote 2 bytes")[1])
+    return await _s7(
+        target,
+        options,
+        lambda c: (c.db_write(int(options.get("db", 1)), 0, bytearray(b"\x00\x2a")), "wrote 2 bytes")[1],
+    )
 
 
 async def s7_stop(target: Target, options: dict[str, Any]) -> str:
@@ -156,7 +175,9 @@ async def enip_read(target: Target, options: dict[str, Any]) -> str:
         tag = str(options.get("tag", "Pump1_Speed")).encode()
         path = b"\x91" + bytes([len(tag)]) + tag + (b"\x00" if len(tag) % 2 else b"")
         cip = bytes([0x4C, len(path) // 2]) + path + struct.pack("<H", 1)
-        items = struct.pack("<IHH", 0, 5, 2) + struct.pack("<HH", 0, 0) + struct.pack("<HH", 0xB2, len(cip)) + cip
+        items = (
+            struct.pack("<IHH", 0, 5, 2) + struct.pack("<HH", 0, 0) + struct.pack("<HH", 0xB2, len(cip)) + cip
+        )
         writer.write(struct.pack("<HHII8sI", 0x6F, len(items), session, 0, b"lab-hmi\x00", 0) + items)
         header = await asyncio.wait_for(reader.readexactly(24), TIMEOUT)
         await asyncio.wait_for(reader.readexactly(struct.unpack_from("<H", header, 2)[0]), TIMEOUT)
@@ -178,8 +199,9 @@ def _bacnet_app(source: str) -> Any:
         from bacpypes3.pdu import IPv4Address
 
         instance = 100000 + int(source.split(".")[-1]) + 256 * int(source.split(".")[-2])
-        device = DeviceObject(objectIdentifier=("device", instance), objectName=f"lab-client-{source}",
-                              vendorIdentifier=999)
+        device = DeviceObject(
+            objectIdentifier=("device", instance), objectName=f"lab-client-{source}", vendorIdentifier=999
+        )
         _BACNET_APPS[source] = NormalApplication(device, IPv4Address(f"{require_loopback(source)}/32:47808"))
     return _BACNET_APPS[source]
 
@@ -198,8 +220,9 @@ async def bacnet_write(target: Target, options: dict[str, Any]) -> str:
     objid = str(options.get("object", "analog-value,1"))
     from bacpypes3.primitivedata import Real
 
-    await asyncio.wait_for(app.write_property(address, objid, "present-value", Real(float(options.get("value", 0.0)))),
-                           TIMEOUT)
+    await asyncio.wait_for(
+        app.write_property(address, objid, "present-value", Real(float(options.get("value", 0.0)))), TIMEOUT
+    )
     return f"wrote {objid}"
 
 
@@ -218,10 +241,12 @@ async def dnp3_poll(target: Target, options: dict[str, Any]) -> str:
     from dnp3.master.master import Master
     from dnp3.master.tcp_runner import MasterTcpRunner
 
-    config = MasterConfig(address=int(options.get("master_address", 1)),
-                          outstation_address=int(options.get("dnp3_address", 10)))
-    async with MasterTcpRunner(master=Master(config=config), host=target[0], port=target[1],
-                               response_timeout=TIMEOUT) as runner:
+    config = MasterConfig(
+        address=int(options.get("master_address", 1)), outstation_address=int(options.get("dnp3_address", 10))
+    )
+    async with MasterTcpRunner(
+        master=Master(config=config), host=target[0], port=target[1], response_timeout=TIMEOUT
+    ) as runner:
         responses = await runner.integrity_poll()
     return f"integrity poll: {len(responses)} responses"
 
@@ -281,7 +306,9 @@ async def http_get(target: Target, options: dict[str, Any]) -> str:
     try:
         writer.write(request.encode())
         await writer.drain()
-        return (await asyncio.wait_for(reader.read(65536), TIMEOUT)).split(b"\r\n")[0].decode(errors="replace")
+        return (
+            (await asyncio.wait_for(reader.read(65536), TIMEOUT)).split(b"\r\n")[0].decode(errors="replace")
+        )
     finally:
         writer.close()
 
@@ -291,8 +318,11 @@ async def snmp_get(target: Target, options: dict[str, Any]) -> str:
     from scapy.layers.snmp import SNMP, SNMPget, SNMPvarbind
 
     oids = options.get("oids", ["1.3.6.1.2.1.1.1.0", "1.3.6.1.2.1.1.2.0"])
-    request = SNMP(version=1, community=str(options.get("community", "public")),
-                   PDU=SNMPget(id=0x1234, varbindlist=[SNMPvarbind(oid=ASN1_OID(o)) for o in oids]))
+    request = SNMP(
+        version=1,
+        community=str(options.get("community", "public")),
+        PDU=SNMPget(id=0x1234, varbindlist=[SNMPvarbind(oid=ASN1_OID(o)) for o in oids]),
+    )
     loop = asyncio.get_running_loop()
     answer: asyncio.Future[bytes] = loop.create_future()
 

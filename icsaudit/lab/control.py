@@ -22,7 +22,8 @@ from icsaudit.errors import IcsauditError, InputError
 from icsaudit.lab.devices.ready import _listening
 from icsaudit.lab.journal import read_journal
 from icsaudit.lab.model import STANDARD_PORTS, DeviceSpec
-from icsaudit.lab.scenarios import device_ports, load_scenario, select as select_parts
+from icsaudit.lab.scenarios import device_ports, load_scenario
+from icsaudit.lab.scenarios import select as select_parts
 
 START_TIMEOUT = 60.0  # seconds for all devices to report READY (asyncua imports are slow on 2 cores)
 STOP_TIMEOUT = 10.0
@@ -63,8 +64,13 @@ def _alive(pid: int) -> bool:
 
 def _spawn(args: list[str], log: Path) -> subprocess.Popen:
     with open(log, "ab") as err:
-        return subprocess.Popen([sys.executable, "-m", "icsaudit.lab.runner", *args], stdout=subprocess.PIPE,
-                                stderr=err, stdin=subprocess.DEVNULL, start_new_session=True)
+        return subprocess.Popen(
+            [sys.executable, "-m", "icsaudit.lab.runner", *args],
+            stdout=subprocess.PIPE,
+            stderr=err,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
 
 
 def _wait_ready(procs: dict[str, subprocess.Popen], deadline: float) -> list[str]:
@@ -86,22 +92,31 @@ def _wait_ready(procs: dict[str, subprocess.Popen], deadline: float) -> list[str
     return [n for n in procs if b"READY" not in buffers[n]]
 
 
-def up(scenario_id: str, faults: list[str] | None = None, traffic: bool = True, root: Path | None = None,
-       privileged: bool | None = None) -> dict[str, Any]:
+def up(
+    scenario_id: str,
+    faults: list[str] | None = None,
+    traffic: bool = True,
+    root: Path | None = None,
+    privileged: bool | None = None,
+) -> dict[str, Any]:
     """Start a scenario; returns the state (also written to <runtime dir>/state.json)."""
     root = root or runtime_dir()
     existing = read_state(root)
     if existing and any(_alive(p["pid"]) for p in existing["processes"]):
-        raise IcsauditError(f"lab {existing['scenario']} is already running (state in {root})",
-                            hint="run `icsaudit lab down` first")
+        raise IcsauditError(
+            f"lab {existing['scenario']} is already running (state in {root})",
+            hint="run `icsaudit lab down` first",
+        )
     scenario = load_scenario(scenario_id)
     devices, flows = select_parts(scenario, list(faults or []), traffic)
     ports = device_ports(devices, privileged)
     for device in devices:
         transport = STANDARD_PORTS[device.protocol][1].split("+")[0]
         if _listening(device.address, ports[device.name], transport):
-            raise IcsauditError(f"{device.address}:{ports[device.name]}/{transport} is already in use "
-                                f"(device {device.name})", hint="stop whatever holds it, or `icsaudit lab down`")
+            raise IcsauditError(
+                f"{device.address}:{ports[device.name]}/{transport} is already in use (device {device.name})",
+                hint="stop whatever holds it, or `icsaudit lab down`",
+            )
     root.mkdir(parents=True, exist_ok=True)
     journal_dir = root / "journal"
     logs = root / "logs"
@@ -110,13 +125,27 @@ def up(scenario_id: str, faults: list[str] | None = None, traffic: bool = True, 
         for old in folder.iterdir():
             old.unlink()
     procs: dict[str, subprocess.Popen] = {}
-    state: dict[str, Any] = {"scenario": scenario.id, "title": scenario.title, "faults": list(faults or []),
-                             "traffic": traffic, "started": time.time(), "root": str(root),
-                             "processes": [], "devices": []}
+    state: dict[str, Any] = {
+        "scenario": scenario.id,
+        "title": scenario.title,
+        "faults": list(faults or []),
+        "traffic": traffic,
+        "started": time.time(),
+        "root": str(root),
+        "processes": [],
+        "devices": [],
+    }
     try:
         for device in devices:
-            procs[device.name] = _spawn(["device", msgspec.json.encode(device).decode(), str(ports[device.name]),
-                                         str(journal_dir / f"{device.name}.jsonl")], logs / f"{device.name}.log")
+            procs[device.name] = _spawn(
+                [
+                    "device",
+                    msgspec.json.encode(device).decode(),
+                    str(ports[device.name]),
+                    str(journal_dir / f"{device.name}.jsonl"),
+                ],
+                logs / f"{device.name}.log",
+            )
             state["devices"].append(_describe(device, ports[device.name]))
         failed = _wait_ready(procs, time.monotonic() + START_TIMEOUT)
         if failed:
@@ -124,16 +153,18 @@ def up(scenario_id: str, faults: list[str] | None = None, traffic: bool = True, 
             raise IcsauditError(f"lab devices did not start: {detail}", hint=f"logs in {logs}")
         if flows:
             targets = {d.name: [d.address, ports[d.name], d.protocol] for d in devices}
-            procs["traffic"] = _spawn(["traffic", msgspec.json.encode(flows).decode(), json.dumps(targets)],
-                                      logs / "traffic.log")
+            procs["traffic"] = _spawn(
+                ["traffic", msgspec.json.encode(flows).decode(), json.dumps(targets)], logs / "traffic.log"
+            )
             if _wait_ready({"traffic": procs["traffic"]}, time.monotonic() + START_TIMEOUT):
                 raise IcsauditError(f"lab traffic did not start: {_tail(logs / 'traffic.log')}")
     except BaseException:
         _stop([p.pid for p in procs.values()])
         raise
     state["processes"] = [{"name": name, "pid": proc.pid} for name, proc in procs.items()]
-    state["traffic_flows"] = [{"name": f.name, "kind": f.kind, "source": f.source, "target": f.target}
-                              for f in flows]
+    state["traffic_flows"] = [
+        {"name": f.name, "kind": f.kind, "source": f.source, "target": f.target} for f in flows
+    ]
     for proc in procs.values():
         if proc.stdout:
             proc.stdout.close()
@@ -143,8 +174,15 @@ def up(scenario_id: str, faults: list[str] | None = None, traffic: bool = True, 
 
 def _describe(device: DeviceSpec, port: int) -> dict[str, Any]:
     identity = {k: v for k, v in msgspec.structs.asdict(device.identity).items() if v not in ("", 0)}
-    return {"name": device.name, "address": device.address, "port": port, "protocol": device.protocol,
-            "transport": STANDARD_PORTS[device.protocol][1], "role": device.role, "identity": identity}
+    return {
+        "name": device.name,
+        "address": device.address,
+        "port": port,
+        "protocol": device.protocol,
+        "transport": STANDARD_PORTS[device.protocol][1],
+        "role": device.role,
+        "identity": identity,
+    }
 
 
 def _tail(path: Path, lines: int = 1) -> str:
@@ -220,8 +258,9 @@ def journal(root: Path | None = None, device: str | None = None) -> list[dict[st
 
 
 @contextmanager
-def running(scenario_id: str, faults: list[str] | None = None, traffic: bool = True,
-            root: Path | None = None) -> Iterator[dict[str, Any]]:
+def running(
+    scenario_id: str, faults: list[str] | None = None, traffic: bool = True, root: Path | None = None
+) -> Iterator[dict[str, Any]]:
     """A scenario for the length of a with-block (tests, the probe engineer's checks); always stopped."""
     state = up(scenario_id, faults, traffic, root)
     try:

@@ -67,7 +67,9 @@ async def _device(spec: DeviceSpec, port: int, journal_path: str) -> None:
 
 
 def main(argv: list[str]) -> int:
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.basicConfig(
+        level=logging.WARNING, stream=sys.stderr, format="%(asctime)s %(name)s %(levelname)s %(message)s"
+    )
     logging.getLogger("icsaudit.lab").setLevel(logging.INFO)
     kind = argv[0]
     if kind == "device":

@@ -53,8 +53,10 @@ def check_scenario(scenario: Scenario, where: str) -> None:
     for device in devices:
         require_loopback(device.address, f"{where}: device {device.name}")
         if device.protocol not in STANDARD_PORTS:
-            raise InputError(f"{where}: device {device.name} has unknown protocol {device.protocol!r}",
-                             hint=f"protocols: {', '.join(STANDARD_PORTS)}")
+            raise InputError(
+                f"{where}: device {device.name} has unknown protocol {device.protocol!r}",
+                hint=f"protocols: {', '.join(STANDARD_PORTS)}",
+            )
     from icsaudit.lab.clients import ACTIONS
 
     flows = list(scenario.traffic) + [t for f in scenario.faults.values() for t in f.traffic]
@@ -66,13 +68,16 @@ def check_scenario(scenario: Scenario, where: str) -> None:
             raise InputError(f"{where}: traffic {flow.name} has unknown kind {flow.kind!r}")
 
 
-def select(scenario: Scenario, faults: list[str], with_traffic: bool = True
-           ) -> tuple[list[DeviceSpec], list[TrafficSpec]]:
+def select(
+    scenario: Scenario, faults: list[str], with_traffic: bool = True
+) -> tuple[list[DeviceSpec], list[TrafficSpec]]:
     """The devices and traffic of a scenario with the given faults injected."""
     unknown = [f for f in faults if f not in scenario.faults]
     if unknown:
-        raise InputError(f"scenario {scenario.id} has no fault {', '.join(unknown)}",
-                         hint=f"faults: {', '.join(scenario.faults) or 'none'}")
+        raise InputError(
+            f"scenario {scenario.id} has no fault {', '.join(unknown)}",
+            hint=f"faults: {', '.join(scenario.faults) or 'none'}",
+        )
     devices = list(scenario.devices)
     traffic = list(scenario.traffic)
     for fault in faults:

@@ -83,12 +83,16 @@ def score(exercise: Exercise, assessment: Assessment) -> dict[str, Any]:
         "found": len(found),
         "findings": len(findings),
         "true_positives": len(true_positives),
-        "tolerated": len([f for f in findings if f not in true_positives and f.check_id in exercise.tolerated]),
+        "tolerated": len(
+            [f for f in findings if f not in true_positives and f.check_id in exercise.tolerated]
+        ),
         "precision": round(precision, 4),
         "recall": round(recall, 4),
         "missed": [msgspec.structs.asdict(e) for e in missed],
-        "spurious": [{"check": f.check_id, "severity": f.severity, "assets": f.asset_ids, "message": f.message}
-                     for f in spurious],
+        "spurious": [
+            {"check": f.check_id, "severity": f.severity, "assets": f.asset_ids, "message": f.message}
+            for f in spurious
+        ],
         "spurious_critical": len(spurious_critical),
         "no_spurious_critical": not spurious_critical,
     }

@@ -39,8 +39,11 @@ async def run_traffic(flows: list[TrafficSpec], targets: dict[str, tuple]) -> No
     tasks = []
     for spec in flows:
         address, port = targets[spec.target][0], int(targets[spec.target][1])
-        tasks.append(asyncio.create_task(_loop(spec, (require_loopback(address, "traffic target"), port)),
-                                         name=spec.name))
+        tasks.append(
+            asyncio.create_task(
+                _loop(spec, (require_loopback(address, "traffic target"), port)), name=spec.name
+            )
+        )
     try:
         await asyncio.gather(*tasks)
     finally:

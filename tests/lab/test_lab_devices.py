@@ -90,9 +90,14 @@ def test_water_devices_answer_real_clients_and_nmap(water_lab: dict[str, Any], l
     while time.monotonic() < deadline:
         records = control.journal(lab_root)
         peers = {(r["peer"], r["device"], r["category"]) for r in records}
-        if {("127.0.11.21", "plc-dosing", "read"), ("127.0.11.66", "plc-dosing", "write"),
-            ("127.0.11.66", "plc-filtration", "mode"), ("127.0.11.21", "plc-filtration", "program"),
-            ("127.0.13.41", "plc-dosing", "read"), ("127.0.10.77", "plc-dosing", "read")} <= peers:
+        if {
+            ("127.0.11.21", "plc-dosing", "read"),
+            ("127.0.11.66", "plc-dosing", "write"),
+            ("127.0.11.66", "plc-filtration", "mode"),
+            ("127.0.11.21", "plc-filtration", "program"),
+            ("127.0.13.41", "plc-dosing", "read"),
+            ("127.0.10.77", "plc-dosing", "read"),
+        } <= peers:
             break
         time.sleep(0.5)
     else:
@@ -102,7 +107,9 @@ def test_water_devices_answer_real_clients_and_nmap(water_lab: dict[str, Any], l
     assert all(r["peer"].startswith("127.") for r in records)
 
 
-def test_capture_decodes_in_tshark_without_malformed_packets(water_lab: dict[str, Any], tmp_path: Path) -> None:
+def test_capture_decodes_in_tshark_without_malformed_packets(
+    water_lab: dict[str, Any], tmp_path: Path
+) -> None:
     if shutil.which("tshark") is None or shutil.which("tcpdump") is None:
         pytest.skip("tshark/tcpdump not installed")
     from icsaudit.lab.capture import capture
@@ -110,11 +117,16 @@ def test_capture_decodes_in_tshark_without_malformed_packets(water_lab: dict[str
     pcap = tmp_path / "water.pcap"
     result = capture(control.status(), 4, pcap)
     assert result["bytes"] > 0
-    protocols = subprocess.run(["tshark", "-r", str(pcap), "-T", "fields", "-e", "frame.protocols"],
-                               capture_output=True, text=True, timeout=120).stdout
+    protocols = subprocess.run(
+        ["tshark", "-r", str(pcap), "-T", "fields", "-e", "frame.protocols"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    ).stdout
     assert "mbtcp" in protocols and "s7comm" in protocols
-    malformed = subprocess.run(["tshark", "-r", str(pcap), "-Y", "_ws.malformed"], capture_output=True,
-                               text=True, timeout=120).stdout
+    malformed = subprocess.run(
+        ["tshark", "-r", str(pcap), "-Y", "_ws.malformed"], capture_output=True, text=True, timeout=120
+    ).stdout
     assert malformed.strip() == ""
 
 

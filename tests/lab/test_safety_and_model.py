@@ -6,7 +6,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from icsaudit.engine.model import Assessment, Finding, SiteSummary
+from icsaudit.engine.model import Assessment, Finding, Site, SiteSummary
 from icsaudit.errors import SafetyRefusal
 from icsaudit.evidence.model import OPERATION_CATEGORIES
 from icsaudit.lab.devices import dnp3, enip, iec104, modbus, s7
@@ -15,11 +15,12 @@ from icsaudit.lab.model import Scenario
 from icsaudit.lab.safety import require_loopback, require_loopback_network
 from icsaudit.lab.scenarios import load_scenario, scenario_ids, select
 from icsaudit.lab.score import exercise_ids, load_exercise, score
-from icsaudit.engine.model import Site
 
 
-@pytest.mark.parametrize("address", ["0.0.0.0", "10.0.0.1", "192.168.1.10", "172.17.0.1", "8.8.8.8", "::1",
-                                     "localhost", "", "127.0.0.1/8"])
+@pytest.mark.parametrize(
+    "address",
+    ["0.0.0.0", "10.0.0.1", "192.168.1.10", "172.17.0.1", "8.8.8.8", "::1", "localhost", "", "127.0.0.1/8"],
+)
 def test_non_loopback_addresses_are_refused(address: str) -> None:
     with pytest.raises(SafetyRefusal):
         require_loopback(address)
@@ -35,7 +36,14 @@ def test_loopback_addresses_pass() -> None:
 def test_every_scenario_loads_with_a_valid_site_and_loopback_only() -> None:
     ids = scenario_ids()
     assert {"water-chlorine", "chemical-sis", "bsl3-hvac", "research-reactor"} <= set(ids)
-    profiles = {"water-chlorine", "chemical-toxic", "bsl-lab", "research-reactor", "nuclear-power", "radioactive-source"}
+    profiles = {
+        "water-chlorine",
+        "chemical-toxic",
+        "bsl-lab",
+        "research-reactor",
+        "nuclear-power",
+        "radioactive-source",
+    }
     for sid in ids:
         scenario = load_scenario(sid)
         site = msgspec.convert(msgspec.to_builtins(scenario.site), Site)
@@ -54,7 +62,9 @@ def test_a_scenario_with_a_public_address_is_refused(tmp_path: Path) -> None:
     path.write_text(json.dumps(raw))
     with pytest.raises(SafetyRefusal):
         load_scenario(str(path))
-    assert isinstance(msgspec.convert(msgspec.to_builtins(load_scenario("water-chlorine")), Scenario), Scenario)
+    assert isinstance(
+        msgspec.convert(msgspec.to_builtins(load_scenario("water-chlorine")), Scenario), Scenario
+    )
 
 
 def test_categorizers_cover_every_byte_value() -> None:
@@ -63,7 +73,10 @@ def test_categorizers_cover_every_byte_value() -> None:
         assert modbus.categorize(bytes([fc, 0, 1]))[1] in OPERATION_CATEGORIES
         pdu = bytes([0x32, 1, 0, 0, 0, 1, 0, 1, 0, 0, fc])
         assert s7.categorize(pdu)[1] in OPERATION_CATEGORIES
-        assert iec104.categorize(bytes([0x68, 14, 0, 0, 0, 0, fc, 1, 6, 0, 1, 0, 0, 0, 0, 20]))[1] in OPERATION_CATEGORIES
+        assert (
+            iec104.categorize(bytes([0x68, 14, 0, 0, 0, 0, fc, 1, 6, 0, 1, 0, 0, 0, 0, 20]))[1]
+            in OPERATION_CATEGORIES
+        )
         frame = bytes([5, 0x64, 10, 0xC4, 10, 0, 1, 0, 0, 0, 0xC0, 0xC0, fc])
         assert dnp3.categorize_frame(frame)[1] in OPERATION_CATEGORIES
         assert enip.CIP_SERVICES.get(fc, "other") in OPERATION_CATEGORIES
@@ -87,19 +100,24 @@ def test_journal_never_drops_and_normalizes_unknown_categories(tmp_path: Path) -
 
 
 def _finding(check: str, ip: str, severity: str = "high") -> Finding:
-    return Finding(finding_id=f"{check}-{ip}", check_id=check, title=check, severity=severity, message=ip,
-                   asset_ids=[ip])
+    return Finding(
+        finding_id=f"{check}-{ip}", check_id=check, title=check, severity=severity, message=ip, asset_ids=[ip]
+    )
 
 
 def test_score_counts_found_missed_and_spurious() -> None:
     exercise = load_exercise("demo")
-    perfect = Assessment(site=SiteSummary(name="x", profile="water-chlorine"),
-                         findings=[_finding(e.check, e.asset) for e in exercise.expected])
+    perfect = Assessment(
+        site=SiteSummary(name="x", profile="water-chlorine"),
+        findings=[_finding(e.check, e.asset) for e in exercise.expected],
+    )
     result = score(exercise, perfect)
     assert (result["precision"], result["recall"], result["missed"], result["spurious"]) == (1.0, 1.0, [], [])
-    partial = Assessment(site=SiteSummary(name="x", profile="water-chlorine"),
-                         findings=[_finding(e.check, e.asset) for e in exercise.expected[1:]]
-                         + [_finding("IC-03", "127.0.11.21", "critical")])
+    partial = Assessment(
+        site=SiteSummary(name="x", profile="water-chlorine"),
+        findings=[_finding(e.check, e.asset) for e in exercise.expected[1:]]
+        + [_finding("IC-03", "127.0.11.21", "critical")],
+    )
     result = score(exercise, partial)
     n = len(exercise.expected)
     assert result["recall"] == round((n - 1) / n, 4)

@@ -13,8 +13,9 @@ IDLE_TIMEOUT = 30.0  # seconds a quiet client keeps its connection
 
 async def serve_tcp(address: str, port: int, handler: Handler) -> None:
     """Serve ``handler`` on address:port until cancelled; every connection is closed on the way out."""
-    server = await asyncio.start_server(_guarded(handler), require_loopback(address, "bind address"), port,
-                                        reuse_address=True)
+    server = await asyncio.start_server(
+        _guarded(handler), require_loopback(address, "bind address"), port, reuse_address=True
+    )
     async with server:
         await server.serve_forever()
 

@@ -45,8 +45,13 @@ APP_FUNCTIONS: dict[int, tuple[str, str]] = {
     0x20: ("authenticate_request", "auth"),
     0x21: ("authenticate_error", "auth"),
 }
-LINK_FUNCTIONS: dict[int, str] = {0: "reset_link_states", 2: "test_link_states", 3: "confirmed_user_data",
-                                  4: "unconfirmed_user_data", 9: "request_link_status"}
+LINK_FUNCTIONS: dict[int, str] = {
+    0: "reset_link_states",
+    2: "test_link_states",
+    3: "confirmed_user_data",
+    4: "unconfirmed_user_data",
+    9: "request_link_status",
+}
 # dnp3py's default handler refuses these (the lab outstation accepts no controls or restarts).
 REFUSED = {0x03, 0x04, 0x05, 0x06, 0x0D, 0x0E, 0x0F, 0x10, 0x11, 0x12, 0x19, 0x1A, 0x1B}
 
@@ -96,8 +101,13 @@ class _JournalingChannel:
             frame, self.buffer = self.buffer[:length], self.buffer[length:]
             function, category = categorize_frame(frame)
             fc = int(function[2:]) if function.startswith("fc") else -1
-            self.journal.record(self.peer, function, category, "refused" if fc in REFUSED else "accepted",
-                                destination=struct.unpack("<H", frame[4:6])[0])
+            self.journal.record(
+                self.peer,
+                function,
+                category,
+                "refused" if fc in REFUSED else "accepted",
+                destination=struct.unpack("<H", frame[4:6])[0],
+            )
         return data
 
     async def write_all(self, data: bytes) -> None:

@@ -57,9 +57,18 @@ def _identity_item(spec: DeviceSpec, port: int) -> bytes:
     body = (
         struct.pack("<H", 1)
         + struct.pack(">hH4s8x", 2, port, socket.inet_aton(spec.address))
-        + struct.pack("<HHHBBHI", ident.vendor_id or 1, ident.device_type or 14, ident.product_code or 1,
-                      int(major or 1), int(minor or 1), 0x3160, serial)
-        + bytes([len(name)]) + name
+        + struct.pack(
+            "<HHHBBHI",
+            ident.vendor_id or 1,
+            ident.device_type or 14,
+            ident.product_code or 1,
+            int(major or 1),
+            int(minor or 1),
+            0x3160,
+            serial,
+        )
+        + bytes([len(name)])
+        + name
         + b"\x03"  # state: operational
     )
     return struct.pack("<HH", 0x0C, len(body)) + body
@@ -80,7 +89,9 @@ def _list_reply(command: int, spec: DeviceSpec, port: int, context: bytes) -> by
 class EnipDevice:
     def __init__(self, spec: DeviceSpec, port: int, journal: Journal) -> None:
         self.spec, self.port, self.journal = spec, port, journal
-        self.tags: dict[str, int] = {str(k): int(v) for k, v in spec.options.get("tags", {"Pump1_Speed": 1450}).items()}
+        self.tags: dict[str, int] = {
+            str(k): int(v) for k, v in spec.options.get("tags", {"Pump1_Speed": 1450}).items()
+        }
         self.next_session = 0x1000
 
     def _cip(self, request: bytes) -> tuple[bytes, str, str, bool]:
@@ -95,7 +106,12 @@ class EnipDevice:
         if service == 0x4C and path[:1] == b"\x91":
             tag = path[2 : 2 + path[1]].decode(errors="replace")
             if tag in self.tags:
-                return bytes([0xCC, 0, 0, 0]) + struct.pack("<Hh", 0xC3, self.tags[tag]), function, category, True
+                return (
+                    bytes([0xCC, 0, 0, 0]) + struct.pack("<Hh", 0xC3, self.tags[tag]),
+                    function,
+                    category,
+                    True,
+                )
             return bytes([0xCC, 0, 0x04, 0]), function, category, False  # path segment error
         return bytes([service | 0x80, 0, 0x08, 0]), function, category, False  # service not supported
 
@@ -127,9 +143,17 @@ class EnipDevice:
             data_len = struct.unpack_from("<H", body, 14)[0]
             cip = body[16 : 16 + data_len]
             reply, cip_function, cip_category, accepted = self._cip(cip)
-            self.journal.record(peer, cip_function, cip_category, "accepted" if accepted else "refused",
-                                transport=transport, encapsulation=name)
-            items = struct.pack("<IHH", 0, 0, 2) + struct.pack("<HH", 0, 0) + struct.pack("<HH", 0xB2, len(reply))
+            self.journal.record(
+                peer,
+                cip_function,
+                cip_category,
+                "accepted" if accepted else "refused",
+                transport=transport,
+                encapsulation=name,
+            )
+            items = (
+                struct.pack("<IHH", 0, 0, 2) + struct.pack("<HH", 0, 0) + struct.pack("<HH", 0xB2, len(reply))
+            )
             payload = items + reply
             return HEADER.pack(0x6F, len(payload), session, 0, context, 0) + payload
         self.journal.record(peer, function, category, "refused", transport=transport)
@@ -163,8 +187,9 @@ class _Udp(asyncio.DatagramProtocol):
 async def serve(spec: DeviceSpec, port: int, journal: Journal) -> None:
     device = EnipDevice(spec, port, journal)
     loop = asyncio.get_running_loop()
-    udp, _ = await loop.create_datagram_endpoint(lambda: _Udp(device),
-                                                 local_addr=(require_loopback(spec.address, "bind address"), port))
+    udp, _ = await loop.create_datagram_endpoint(
+        lambda: _Udp(device), local_addr=(require_loopback(spec.address, "bind address"), port)
+    )
     try:
         await serve_tcp(spec.address, port, device.tcp_client)
     finally:

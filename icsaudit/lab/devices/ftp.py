@@ -9,10 +9,28 @@ from icsaudit.lab.devices.base import peer_of, read_line, serve_tcp
 from icsaudit.lab.journal import Journal
 from icsaudit.lab.model import DeviceSpec
 
-COMMAND_CATEGORIES = {"USER": "auth", "PASS": "auth", "SYST": "identify", "FEAT": "identify", "PWD": "read",
-                      "CWD": "read", "LIST": "read", "NLST": "read", "RETR": "read", "SIZE": "read",
-                      "STOR": "write", "APPE": "write", "DELE": "write", "MKD": "write", "RMD": "write",
-                      "TYPE": "other", "PASV": "other", "PORT": "other", "NOOP": "other", "QUIT": "other"}
+COMMAND_CATEGORIES = {
+    "USER": "auth",
+    "PASS": "auth",
+    "SYST": "identify",
+    "FEAT": "identify",
+    "PWD": "read",
+    "CWD": "read",
+    "LIST": "read",
+    "NLST": "read",
+    "RETR": "read",
+    "SIZE": "read",
+    "STOR": "write",
+    "APPE": "write",
+    "DELE": "write",
+    "MKD": "write",
+    "RMD": "write",
+    "TYPE": "other",
+    "PASV": "other",
+    "PORT": "other",
+    "NOOP": "other",
+    "QUIT": "other",
+}
 MAX_COMMANDS = 64
 
 
@@ -57,9 +75,18 @@ async def serve(spec: DeviceSpec, port: int, journal: Journal) -> None:
                 return
             else:
                 accepted = False
-                reply = "530 Please login with USER and PASS." if not logged_in else "502 Command not implemented."
-            journal.record(peer, verb, category, "accepted" if accepted else "refused",
-                           **({"user": arg} if verb == "USER" else {}))
+                reply = (
+                    "530 Please login with USER and PASS."
+                    if not logged_in
+                    else "502 Command not implemented."
+                )
+            journal.record(
+                peer,
+                verb,
+                category,
+                "accepted" if accepted else "refused",
+                **({"user": arg} if verb == "USER" else {}),
+            )
             writer.write(f"{reply}\r\n".encode())
 
     await serve_tcp(spec.address, port, session)

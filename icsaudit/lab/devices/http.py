@@ -11,8 +11,15 @@ from icsaudit.lab.devices.base import IDLE_TIMEOUT, peer_of, serve_tcp
 from icsaudit.lab.journal import Journal
 from icsaudit.lab.model import DeviceSpec
 
-METHOD_CATEGORIES = {"GET": "read", "HEAD": "read", "OPTIONS": "identify", "POST": "write", "PUT": "write",
-                     "DELETE": "write", "PATCH": "write"}
+METHOD_CATEGORIES = {
+    "GET": "read",
+    "HEAD": "read",
+    "OPTIONS": "identify",
+    "POST": "write",
+    "PUT": "write",
+    "DELETE": "write",
+    "PATCH": "write",
+}
 MAX_HEADER_LINES = 100
 MAX_BODY = 65536
 
@@ -25,14 +32,16 @@ def _page(spec: DeviceSpec, user: str, password: str) -> str:
         f"<h1>{title}</h1><p>Firmware {html.escape(ident.firmware)}</p>"
         '<form method="post" action="/login"><input name="username"><input name="password" type="password">'
         "<button>Login</button></form>"
-        f"<p class=\"hint\">Default login: {html.escape(user)}/{html.escape(password)}</p></body></html>"
+        f'<p class="hint">Default login: {html.escape(user)}/{html.escape(password)}</p></body></html>'
     )
 
 
 async def serve(spec: DeviceSpec, port: int, journal: Journal) -> None:
     ident = spec.identity
-    server_header = spec.options.get("server_header", f"{ident.vendor.split()[0] if ident.vendor else 'Embedded'}-"
-                                                      f"WebServer/{ident.firmware or '1.0'}")
+    server_header = spec.options.get(
+        "server_header",
+        f"{ident.vendor.split()[0] if ident.vendor else 'Embedded'}-WebServer/{ident.firmware or '1.0'}",
+    )
     user, password = spec.options.get("default_credentials", "admin/admin").split("/", 1)
 
     async def session(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -67,8 +76,10 @@ async def serve(spec: DeviceSpec, port: int, journal: Journal) -> None:
             status, accepted = "405 Method Not Allowed", False
         journal.record(peer, f"{method.upper()} {path}", category, "accepted" if accepted else "refused")
         page = _page(spec, user, password).encode()
-        head = (f"HTTP/1.1 {status}\r\nServer: {server_header}\r\nContent-Type: text/html\r\n"
-                f"Content-Length: {len(page)}\r\nConnection: close\r\n")
+        head = (
+            f"HTTP/1.1 {status}\r\nServer: {server_header}\r\nContent-Type: text/html\r\n"
+            f"Content-Length: {len(page)}\r\nConnection: close\r\n"
+        )
         if status.startswith("302"):
             head += "Location: /\r\n"
         writer.write(head.encode() + b"\r\n" + (b"" if method.upper() == "HEAD" else page))

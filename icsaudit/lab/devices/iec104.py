@@ -11,8 +11,14 @@ from icsaudit.lab.journal import Journal
 from icsaudit.lab.model import DeviceSpec
 from icsaudit.lab.safety import require_loopback
 
-U_FUNCTIONS: dict[int, str] = {0x07: "startdt_act", 0x0B: "startdt_con", 0x13: "stopdt_act", 0x23: "stopdt_con",
-                               0x43: "testfr_act", 0x83: "testfr_con"}
+U_FUNCTIONS: dict[int, str] = {
+    0x07: "startdt_act",
+    0x0B: "startdt_con",
+    0x13: "stopdt_act",
+    0x23: "stopdt_con",
+    0x43: "testfr_act",
+    0x83: "testfr_con",
+}
 
 
 def type_category(type_id: int) -> str:
@@ -47,8 +53,9 @@ def categorize(apdu: bytes) -> tuple[str, str]:
 
 
 async def serve(spec: DeviceSpec, port: int, journal: Journal) -> None:
-    server = c104.Server(ip=require_loopback(spec.address, "bind address"), port=port, tick_rate_ms=100,
-                         max_connections=8)
+    server = c104.Server(
+        ip=require_loopback(spec.address, "bind address"), port=port, tick_rate_ms=100, max_connections=8
+    )
     station = server.add_station(common_address=int(spec.options.get("common_address", 1)))
     for offset, value in enumerate(spec.options.get("measurements", [230.1, 49.98, 12.0])):
         point = station.add_point(io_address=100 + offset, type=c104.Type.M_ME_NC_1)

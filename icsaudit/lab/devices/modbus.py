@@ -17,9 +17,26 @@ from icsaudit.lab.safety import require_loopback
 
 # Function code -> operation category (as the passive dissector maps them).
 CATEGORIES: dict[int, str] = {
-    1: "read", 2: "read", 3: "read", 4: "read", 5: "write", 6: "write", 7: "diagnostic",
-    8: "diagnostic", 11: "diagnostic", 12: "diagnostic", 15: "write", 16: "write", 17: "identify",
-    20: "read", 21: "write", 22: "write", 23: "write", 24: "read", 43: "identify", 90: "program",
+    1: "read",
+    2: "read",
+    3: "read",
+    4: "read",
+    5: "write",
+    6: "write",
+    7: "diagnostic",
+    8: "diagnostic",
+    11: "diagnostic",
+    12: "diagnostic",
+    15: "write",
+    16: "write",
+    17: "identify",
+    20: "read",
+    21: "write",
+    22: "write",
+    23: "write",
+    24: "read",
+    43: "identify",
+    90: "program",
 }
 # FC 8 sub-functions that restart the device or silence it are mode changes.
 MODE_DIAGNOSTIC_SUBFUNCTIONS = {0x0001, 0x0004}
@@ -55,7 +72,9 @@ class _JournaledHandler(ServerRequestHandler):
             function, category = categorize(frame[7:])
             peer = self.transport.get_extra_info("peername") if self.transport else None
             answered = bool(frame[7:]) and frame[7] in ANSWERED
-            self.journal.record(peer, function, category, "accepted" if answered else "refused", unit=frame[6])
+            self.journal.record(
+                peer, function, category, "accepted" if answered else "refused", unit=frame[6]
+            )
         super().data_received(data)
 
 

@@ -68,8 +68,11 @@ def _journal_requests(journal: Journal) -> None:
     async def process(self: UaProcessor, header: Any, body: Any) -> Any:
         kind = header.MessageType
         if kind != ua.MessageType.SecureMessage:
-            name = {ua.MessageType.Hello: "Hello", ua.MessageType.SecureOpen: "OpenSecureChannel",
-                    ua.MessageType.SecureClose: "CloseSecureChannel"}.get(kind, repr(kind))
+            name = {
+                ua.MessageType.Hello: "Hello",
+                ua.MessageType.SecureOpen: "OpenSecureChannel",
+                ua.MessageType.SecureClose: "CloseSecureChannel",
+            }.get(kind, repr(kind))
             journal.record(self.name, name, "other", "accepted")
         return await original_process(self, header, body)
 
@@ -82,16 +85,27 @@ def _journal_requests(journal: Journal) -> None:
         except Exception:  # noqa: BLE001 - an undecodable request is still journaled
             service = "undecodable"
         accepted = service != "undecodable" and (self.session is not None or service in _SESSIONLESS)
-        journal.record(self.name, service, SERVICE_CATEGORIES.get(service, "other"),
-                       "accepted" if accepted else "refused")
+        journal.record(
+            self.name,
+            service,
+            SERVICE_CATEGORIES.get(service, "other"),
+            "accepted" if accepted else "refused",
+        )
         return await original_message(self, seqhdr, body)
 
     UaProcessor.process = process  # type: ignore[method-assign]
     UaProcessor.process_message = process_message  # type: ignore[method-assign]
 
 
-_SESSIONLESS = {"CreateSession", "ActivateSession", "CloseSession", "FindServers", "GetEndpoints",
-                "RegisterServer", "RegisterServer2"}
+_SESSIONLESS = {
+    "CreateSession",
+    "ActivateSession",
+    "CloseSession",
+    "FindServers",
+    "GetEndpoints",
+    "RegisterServer",
+    "RegisterServer2",
+}
 
 
 async def _self_signed(server: Server, spec: DeviceSpec, workdir: Path) -> bool:
@@ -103,8 +117,12 @@ async def _self_signed(server: Server, spec: DeviceSpec, workdir: Path) -> bool:
         return False
     key, cert = workdir / "key.pem", workdir / "cert.der"
     await setup_self_signed_certificate(
-        key, cert, spec.identity.application_uri or f"urn:lab:{spec.name}", socket.gethostname(),
-        [ExtendedKeyUsageOID.CLIENT_AUTH, ExtendedKeyUsageOID.SERVER_AUTH], {"commonName": spec.name},
+        key,
+        cert,
+        spec.identity.application_uri or f"urn:lab:{spec.name}",
+        socket.gethostname(),
+        [ExtendedKeyUsageOID.CLIENT_AUTH, ExtendedKeyUsageOID.SERVER_AUTH],
+        {"commonName": spec.name},
     )
     await server.load_certificate(str(cert))
     await server.load_private_key(str(key))

@@ -12,8 +12,9 @@ from icsaudit.lab.model import DeviceSpec
 
 
 async def serve(spec: DeviceSpec, port: int, journal: Journal) -> None:
-    banner = spec.options.get("banner", "SSH-2.0-OpenSSH_8.4p1 Debian-5+deb11u1" if spec.protocol == "ssh"
-                              else "RFB 003.008")
+    banner = spec.options.get(
+        "banner", "SSH-2.0-OpenSSH_8.4p1 Debian-5+deb11u1" if spec.protocol == "ssh" else "RFB 003.008"
+    )
 
     async def ssh(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer = peer_of(writer)
@@ -30,7 +31,9 @@ async def serve(spec: DeviceSpec, port: int, journal: Journal) -> None:
         writer.write(b"RFB 003.008\n")
         await writer.drain()
         client = await asyncio.wait_for(reader.readexactly(12), IDLE_TIMEOUT)
-        journal.record(peer, "protocol_version", "auth", "accepted", client=client.decode(errors="replace").strip())
+        journal.record(
+            peer, "protocol_version", "auth", "accepted", client=client.decode(errors="replace").strip()
+        )
         writer.write(bytes([1, 2]))  # one security type: VNC authentication
         await writer.drain()
         chosen = await asyncio.wait_for(reader.read(1), IDLE_TIMEOUT)

@@ -5,7 +5,6 @@ and real engineering tools read the configured order number, firmware, serial an
 from __future__ import annotations
 
 import struct
-from typing import Any
 
 import snap7.server
 from snap7.type import SrvArea
@@ -143,5 +142,3 @@ async def serve(spec: DeviceSpec, port: int, journal: Journal) -> None:
     finally:
         server.stop()
         server.destroy()
-
-

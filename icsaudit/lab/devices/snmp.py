@@ -16,8 +16,15 @@ from icsaudit.lab.journal import Journal
 from icsaudit.lab.model import DeviceSpec
 from icsaudit.lab.safety import require_loopback
 
-PDU_CATEGORIES = {"SNMPget": "read", "SNMPnext": "read", "SNMPbulk": "read", "SNMPset": "write",
-                  "SNMPtrapv1": "other", "SNMPtrapv2": "other", "SNMPinform": "other"}
+PDU_CATEGORIES = {
+    "SNMPget": "read",
+    "SNMPnext": "read",
+    "SNMPbulk": "read",
+    "SNMPset": "write",
+    "SNMPtrapv1": "other",
+    "SNMPtrapv2": "other",
+    "SNMPinform": "other",
+}
 NO_SUCH_NAME = 2
 
 
@@ -79,15 +86,19 @@ class _Agent(asyncio.DatagramProtocol):
                 answers.append(SNMPvarbind(oid=ASN1_OID(oid)))
             else:
                 answers.append(SNMPvarbind(oid=ASN1_OID(found[0]), value=found[1]))
-        reply = SNMP(version=version, community=self.community,
-                     PDU=SNMPresponse(id=pdu.id.val, error=error, error_index=error_index, varbindlist=answers))
+        reply = SNMP(
+            version=version,
+            community=self.community,
+            PDU=SNMPresponse(id=pdu.id.val, error=error, error_index=error_index, varbindlist=answers),
+        )
         self.transport.sendto(bytes(reply), (require_loopback(addr[0], "reply address"), addr[1]))  # type: ignore[attr-defined]
 
 
 async def serve(spec: DeviceSpec, port: int, journal: Journal) -> None:
     loop = asyncio.get_running_loop()
     transport, _ = await loop.create_datagram_endpoint(
-        lambda: _Agent(spec, journal), local_addr=(require_loopback(spec.address, "bind address"), port))
+        lambda: _Agent(spec, journal), local_addr=(require_loopback(spec.address, "bind address"), port)
+    )
     try:
         await forever()
     finally:
