@@ -1,0 +1,481 @@
+"""The one gate every probe byte passes (DESIGN.md, "Probes: safe by construction").
+
+Probe modules never open sockets: they ask the Guard for a GuardedConnection, and the Guard
+- checks the target against the allowlist (site zones that allow probing, or --target) and refuses
+  CSL 1-2 zones, safety zones, zones without probe permission and the do-not-probe list by name;
+- allows one connection at a time per target, and one outstanding request per connection;
+- paces every send (connection attempt or request) under one global packets-per-second cap;
+- refuses timeouts below 2 s;
+- parses every outgoing request (icsaudit.probes.readonly) and refuses anything that is not a
+  recognized read-only identity request, whatever the caller claims;
+- backs a target off after its first error (timeout, reset, garbage, exception reply): no retries;
+- writes a transcript line for every connection, request, reply and verdict.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from icsaudit.errors import IcsauditError, InputError, SafetyRefusal
+from icsaudit.probes.readonly import RequestDenied, check_request
+
+DEFAULT_RATE = 10.0  # packets (connection attempts + requests) per second, for the whole run
+MIN_TIMEOUT = 2.0
+MAX_REPLY = 65536  # a reply larger than this is garbage: the target is backed off
+MAX_HOSTS = 4096  # widest allowlist expanded into single addresses (a /20)
+
+FrameLength = Callable[
+    [bytes], int | None
+]  # total reply length once known, None: need more; ValueError: garbage
+
+
+class ProbeStopped(IcsauditError):
+    """The guard stopped talking to a target (backed off, unreachable, closed port); not a user error."""
+
+    def __init__(self, message: str, closed_port: bool = False) -> None:
+        super().__init__(message)
+        self.closed_port = closed_port
+
+
+class GuardViolation(RuntimeError):
+    """A probe module broke the guard's contract (a second connection or request in flight)."""
+
+
+# --------------------------------------------------------------------------------------------- targets
+def _network(text: str, what: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    try:
+        return ipaddress.ip_network(text.strip(), strict=False)
+    except ValueError:
+        raise InputError(
+            f"{what} {text!r} is not an IP address or CIDR",
+            hint="write addresses such as 192.0.2.10 or 192.0.2.0/28 (no host names)",
+        ) from None
+
+
+def parse_targets(spec: str | Iterable[str]) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    """Networks of a --target value: comma-separated addresses and CIDRs (no names, no ranges)."""
+    items = spec.split(",") if isinstance(spec, str) else list(spec)
+    networks = [_network(item, "target") for item in items if item.strip()]
+    if not networks:
+        raise InputError("no target given", hint="--target 192.0.2.10[,192.0.2.0/28] or --site site.yaml")
+    return networks
+
+
+@dataclass
+class TargetPolicy:
+    """Which addresses may be probed, and the named rule refusing the others."""
+
+    allowed: list[Any] = field(default_factory=list)  # networks from --target or allowed site zones
+    do_not_probe: list[Any] = field(default_factory=list)
+    site: Any = None  # icsaudit.engine.site.SiteModel, for zone rules
+    site_allowed: list[Any] = field(default_factory=list)  # networks of zones that allow probing
+
+    @classmethod
+    def from_targets(cls, spec: str | Iterable[str]) -> TargetPolicy:
+        return cls(allowed=parse_targets(spec))
+
+    @classmethod
+    def from_site(cls, site_model: Any, targets: str | None = None) -> TargetPolicy:
+        site = site_model.site
+        zone_allowed: list[Any] = []
+        for zone in site.zones:
+            if site_model.zones[zone.id].probe_allowed:
+                zone_allowed += [_network(c, f"zone {zone.id} CIDR") for c in zone.cidrs]
+                zone_allowed += [_network(a, f"zone {zone.id} asset") for a in zone.assets]
+        for asset in site.assets:
+            if (
+                asset.ip
+                and asset.zone
+                and site_model.zones.get(asset.zone)
+                and site_model.zones[asset.zone].probe_allowed
+            ):
+                zone_allowed.append(_network(asset.ip, "site asset"))
+        dnp = [_network(item, "do_not_probe entry") for item in site.do_not_probe]
+        allowed = parse_targets(targets) if targets else zone_allowed
+        return cls(allowed=allowed, do_not_probe=dnp, site=site_model, site_allowed=zone_allowed)
+
+    def refusal(self, address: str) -> str | None:
+        """None when ``address`` may be probed, else the rule that refuses it."""
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return f"{address!r} is not a literal IP address (names could resolve anywhere)"
+        for net in self.do_not_probe:
+            if ip.version == net.version and ip in net:
+                return f"{ip} is on the site's do-not-probe list ({net})"
+        if self.site is not None:
+            zone = self.site.zone_of(str(ip))
+            if zone is not None and not zone.probe_allowed:
+                return f"{ip} is in zone {zone.id}: {zone_rule(zone, self.site.profile)}"
+            if not any(ip.version == n.version and ip in n for n in self.site_allowed):
+                return f"{ip} is in no site zone that allows probing"
+        if not any(ip.version == n.version and ip in n for n in self.allowed):
+            return f"{ip} is outside the allowlist"
+        return None
+
+    def hosts(self) -> tuple[list[str], list[tuple[str, str]]]:
+        """(addresses that may be probed, [(address, rule)] refused) of the allowlist, expanded."""
+        allowed: list[str] = []
+        refused: list[tuple[str, str]] = []
+        seen: set[str] = set()
+        for net in self.allowed:
+            if net.num_addresses > MAX_HOSTS:
+                raise InputError(
+                    f"target {net} has {net.num_addresses} addresses; at most {MAX_HOSTS} per run",
+                    hint="split the range, or probe the zone's declared assets",
+                )
+            members = [net.network_address] if net.num_addresses == 1 else list(net.hosts())
+            for ip in members:
+                text = str(ip)
+                if text in seen:
+                    continue
+                seen.add(text)
+                rule = self.refusal(text)
+                if rule is None:
+                    allowed.append(text)
+                else:
+                    refused.append((text, rule))
+        return allowed, refused
+
+
+def zone_rule(zone: Any, profile: Any) -> str:
+    if zone.safety:
+        return "a safety zone (probes are never sent to safety zones)"
+    if zone.csl is not None and zone.csl <= 2:
+        return f"CSL {zone.csl} (probes are never sent to CSL 1-2 zones)"
+    if profile is not None and not profile.probe_policy.get("allowed", False):
+        return f"profile {profile.id} does not allow probes"
+    return "probe_allowed is false for this zone"
+
+
+# --------------------------------------------------------------------------------------------- pacing
+class RateLimiter:
+    """A global cap: consecutive sends are at least 1/rate seconds apart (the first goes at once)."""
+
+    def __init__(self, rate: float) -> None:
+        if not rate > 0:
+            raise InputError(f"rate {rate} must be a positive number of packets per second")
+        self.interval = 1.0 / rate
+        self._next = 0.0
+        self._lock = threading.Lock()
+
+    def wait(self) -> None:
+        with self._lock:
+            now = time.monotonic()
+            slot = max(now, self._next)
+            self._next = slot + self.interval
+        if slot > now:
+            time.sleep(slot - now)
+
+
+# --------------------------------------------------------------------------------------------- transcript
+class Transcript:
+    """JSONL of every connection, request, reply and verdict; line numbers are evidence frames."""
+
+    def __init__(self, path: str | Path | None = None) -> None:
+        self.path = Path(path) if path else None
+        self.records: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+        self._handle = None
+        if self.path:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._handle = self.path.open("w", encoding="utf-8")
+
+    def record(self, **entry: Any) -> int:
+        with self._lock:
+            entry = {"line": len(self.records) + 1, "ts": round(time.time(), 6), **entry}
+            self.records.append(entry)
+            if self._handle:
+                self._handle.write(json.dumps(entry, sort_keys=True) + "\n")
+                self._handle.flush()
+            return entry["line"]
+
+    def close(self) -> None:
+        with self._lock:
+            if self._handle:
+                self._handle.close()
+                self._handle = None
+
+
+# --------------------------------------------------------------------------------------------- guard
+@dataclass
+class Reply:
+    data: bytes
+    line: int  # transcript line of the reply
+    ts: float
+
+
+class Guard:
+    def __init__(
+        self,
+        policy: TargetPolicy,
+        rate: float = DEFAULT_RATE,
+        timeout: float = MIN_TIMEOUT,
+        transcript: Transcript | None = None,
+    ) -> None:
+        if timeout < MIN_TIMEOUT:
+            raise InputError(
+                f"timeout {timeout:g} s is below the {MIN_TIMEOUT:g} s minimum",
+                hint="slow field devices must not be hurried; use --timeout 2 or more",
+            )
+        self.policy = policy
+        self.rate = RateLimiter(rate)
+        self.pps = rate
+        self.timeout = timeout
+        self.transcript = transcript or Transcript()
+        self.backed_off: dict[str, str] = {}
+        self._busy: set[str] = set()
+        self._lock = threading.Lock()
+
+    # -- verdicts ---------------------------------------------------------------------------------
+    def check_target(self, ip: str, port: int = 0, probe: str = "") -> None:
+        rule = self.policy.refusal(ip)
+        if rule is not None:
+            self.transcript.record(
+                event="refused", target=ip, port=port, probe=probe, verdict=f"refused: {rule}"
+            )
+            raise SafetyRefusal(f"guard refused target {ip}: {rule}")
+
+    def check_bytes(self, protocol: str, payload: bytes, ip: str, port: int, probe: str) -> str:
+        try:
+            return check_request(protocol, payload)
+        except RequestDenied as exc:
+            self.transcript.record(
+                event="denied",
+                target=ip,
+                port=port,
+                probe=probe,
+                protocol=protocol,
+                hex=payload.hex(),
+                verdict=f"denied: {exc.message}",
+            )
+            raise
+
+    def plan(
+        self,
+        ip: str,
+        port: int,
+        transport: str,
+        probe: str,
+        protocol: str,
+        payload: bytes | None,
+        purpose: str,
+    ) -> dict[str, Any]:
+        """Dry run: check target and bytes exactly as a send would, record and return the line; send nothing."""
+        self.check_target(ip, port, probe)
+        verdict = (
+            "allowed: receive only"
+            if payload is None
+            else f"allowed: {self.check_bytes(protocol, payload, ip, port, probe)}"
+        )
+        line = self.transcript.record(
+            event="planned",
+            target=ip,
+            port=port,
+            transport=transport,
+            probe=probe,
+            protocol=protocol,
+            purpose=purpose,
+            hex=(payload or b"").hex(),
+            verdict=verdict,
+        )
+        return self.transcript.records[line - 1]
+
+    def backoff(self, ip: str, reason: str, port: int = 0, probe: str = "") -> None:
+        with self._lock:
+            if ip in self.backed_off:
+                return
+            self.backed_off[ip] = reason
+        self.transcript.record(event="backoff", target=ip, port=port, probe=probe, note=reason)
+
+    # -- connections --------------------------------------------------------------------------------
+    def connect(self, ip: str, port: int, transport: str, probe: str) -> GuardedConnection:
+        self.check_target(ip, port, probe)
+        if ip in self.backed_off:
+            raise ProbeStopped(f"{ip} is backed off: {self.backed_off[ip]}")
+        with self._lock:
+            if ip in self._busy:
+                raise GuardViolation(f"a second connection to {ip} while one is open (one per target)")
+            self._busy.add(ip)
+        try:
+            return self._open(ip, port, transport, probe)
+        except BaseException:
+            with self._lock:
+                self._busy.discard(ip)
+            raise
+
+    def _open(self, ip: str, port: int, transport: str, probe: str) -> GuardedConnection:
+        family = socket.AF_INET6 if ":" in ip else socket.AF_INET
+        if transport == "udp":
+            sock = socket.socket(family, socket.SOCK_DGRAM)
+            sock.settimeout(self.timeout)
+            sock.connect((ip, port))  # no packet: only replies from the target reach us
+            self.transcript.record(event="open", target=ip, port=port, transport="udp", probe=probe)
+            return GuardedConnection(self, sock, ip, port, transport, probe)
+        self.rate.wait()
+        line = self.transcript.record(event="connect", target=ip, port=port, transport="tcp", probe=probe)
+        try:
+            sock = socket.create_connection((ip, port), timeout=self.timeout)
+        except ConnectionRefusedError:
+            self.transcript.record(
+                event="closed", target=ip, port=port, probe=probe, note="connection refused"
+            )
+            raise ProbeStopped(f"{ip}:{port}/tcp closed", closed_port=True) from None
+        except OSError as exc:
+            note = "connect timeout" if isinstance(exc, TimeoutError) else f"connect failed: {exc}"
+            self.transcript.record(event="unreachable", target=ip, port=port, probe=probe, note=note)
+            self.backoff(ip, note, port, probe)
+            raise ProbeStopped(f"{ip}:{port}/tcp unreachable ({note})") from None
+        self.transcript.records[line - 1]["connected"] = True
+        return GuardedConnection(self, sock, ip, port, transport, probe)
+
+    def port_open(self, ip: str, port: int) -> bool:
+        """Built-in connect scan of one port: paced, checked, closed at once; nothing is sent."""
+        try:
+            conn = self.connect(ip, port, "tcp", "discover")
+        except ProbeStopped:
+            return False
+        conn.close()
+        return True
+
+    def _release(self, ip: str) -> None:
+        with self._lock:
+            self._busy.discard(ip)
+
+
+class GuardedConnection:
+    """A connection to one target port, handed out by the Guard; its only way to send is request()."""
+
+    def __init__(
+        self, guard: Guard, sock: socket.socket, ip: str, port: int, transport: str, probe: str
+    ) -> None:
+        self._guard, self._sock = guard, sock
+        self.ip, self.port, self.transport, self.probe = ip, port, transport, probe
+        self._in_flight = False
+        self._closed = False
+        self._fallback_used = False
+        self.requests = 0
+
+    def __enter__(self) -> GuardedConnection:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _log(self, **entry: Any) -> int:
+        return self._guard.transcript.record(
+            target=self.ip, port=self.port, transport=self.transport, probe=self.probe, **entry
+        )
+
+    def request(
+        self,
+        protocol: str,
+        payload: bytes,
+        frame: FrameLength | None,
+        purpose: str,
+        expect_reply: bool = True,
+    ) -> Reply:
+        """Send one checked request and wait for its reply (frame: TCP reply framing; None for UDP)."""
+        if self._closed or self.ip in self._guard.backed_off:
+            raise ProbeStopped(f"{self.ip} is backed off: {self._guard.backed_off.get(self.ip, 'closed')}")
+        if self._in_flight:
+            raise GuardViolation(f"a second request to {self.ip} while one is outstanding")
+        verdict = self._guard.check_bytes(protocol, payload, self.ip, self.port, self.probe)
+        self._in_flight = True
+        try:
+            self._guard.rate.wait()
+            self._log(
+                event="request",
+                protocol=protocol,
+                purpose=purpose,
+                hex=payload.hex(),
+                verdict=f"allowed: {verdict}",
+            )
+            self.requests += 1
+            try:
+                self._sock.sendall(payload)
+            except OSError as exc:
+                self._stop(f"send failed: {exc}")
+            if not expect_reply:
+                return Reply(b"", 0, 0.0)
+            return self._receive(frame, protocol)
+        finally:
+            self._in_flight = False
+
+    def receive(self, frame: FrameLength, purpose: str) -> Reply:
+        """Read what the device says first (banners): nothing is sent."""
+        if self._closed or self.ip in self._guard.backed_off:
+            raise ProbeStopped(f"{self.ip} is backed off")
+        self._log(event="listen", purpose=purpose, verdict="allowed: receive only")
+        return self._receive(frame, "banner")
+
+    def _receive(self, frame: FrameLength | None, protocol: str) -> Reply:
+        deadline = time.monotonic() + self._guard.timeout
+        buf = b""
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                self._stop("reply timeout", buf)
+            self._sock.settimeout(remaining)
+            try:
+                chunk = self._sock.recv(MAX_REPLY if frame is None else 4096)
+            except TimeoutError:
+                self._stop("reply timeout", buf)
+            except OSError as exc:
+                self._stop(f"receive failed: {exc}", buf)
+            if frame is None:  # one datagram is one reply
+                buf = chunk
+                break
+            if not chunk:
+                if buf and protocol == "banner":  # a text banner may end with the connection
+                    break
+                self._stop("connection closed by the device before a complete reply", buf)
+            buf += chunk
+            if len(buf) > MAX_REPLY:
+                self._stop(f"oversized reply (more than {MAX_REPLY} bytes)", buf[:256])
+            try:
+                needed = frame(buf)
+            except ValueError as exc:
+                self._stop(f"malformed reply: {exc}", buf)
+            if needed is not None and needed > MAX_REPLY:
+                self._stop(f"oversized reply ({needed} bytes announced)", buf[:256])
+            if needed is not None and len(buf) >= needed:
+                buf = buf[:needed]
+                break
+        line = self._log(event="reply", protocol=protocol, hex=buf.hex())
+        return Reply(buf, line, self._guard.transcript.records[line - 1]["ts"])
+
+    def _stop(self, reason: str, partial: bytes = b"") -> None:
+        self._log(event="error", note=reason, hex=partial.hex())
+        self._guard.backoff(self.ip, reason, self.port, self.probe)
+        self.close()
+        raise ProbeStopped(f"{self.ip}:{self.port}: {reason}")
+
+    def negative(self, reason: str, fallback: bool = False) -> None:
+        """The device answered with an error or exception: back the target off (one declared fallback excepted)."""
+        if fallback and not self._fallback_used:
+            self._fallback_used = True
+            self._log(event="negative", note=f"{reason}; one fallback request allowed")
+            return
+        self._log(event="negative", note=reason)
+        self._guard.backoff(self.ip, reason, self.port, self.probe)
+        self.close()
+        raise ProbeStopped(f"{self.ip}:{self.port}: {reason}")
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self._sock.close()
+        finally:
+            self._log(event="close", requests=self.requests)
+            self._guard._release(self.ip)
