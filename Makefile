@@ -31,5 +31,8 @@ format: $(STAMP)
 	$(BIN)/ruff format icsaudit tests
 	$(BIN)/ruff check --fix icsaudit tests
 
+lab-image: $(STAMP)  ## build the lab container image with no container registry (debootstrap → docker import)
+	bash lab/build-image.sh
+
 clean:
 	rm -rf $(VENV) build dist *.egg-info out bench-out tests/artifacts
