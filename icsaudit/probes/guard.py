@@ -429,6 +429,14 @@ class GuardedConnection:
                 chunk = self._sock.recv(MAX_REPLY if frame is None else 4096)
             except TimeoutError:
                 self._stop("reply timeout", buf)
+            except ConnectionRefusedError:
+                if self.transport != "udp":
+                    self._stop("connection refused mid-exchange", buf)
+                self._log(
+                    event="closed", note="port unreachable (ICMP)"
+                )  # a closed UDP port, not a device error
+                self.close()
+                raise ProbeStopped(f"{self.ip}:{self.port}/udp closed", closed_port=True) from None
             except OSError as exc:
                 self._stop(f"receive failed: {exc}", buf)
             if frame is None:  # one datagram is one reply
@@ -479,3 +487,31 @@ class GuardedConnection:
         finally:
             self._log(event="close", requests=self.requests)
             self._guard._release(self.ip)
+
+
+# --------------------------------------------------------------------------------------------- windows
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def in_probe_window(windows: list[str], now: Any) -> bool:
+    """Whether ``now`` (a datetime) falls in one of the site's windows, e.g. "Sat 02:00-04:00" or
+    "daily 01:00-03:00"; an empty list means the site sets no window."""
+    if not windows:
+        return True
+    minute = now.hour * 60 + now.minute
+    for window in windows:
+        try:
+            day, span = window.split()
+            start, end = (int(t[:2]) * 60 + int(t[3:5]) for t in span.split("-"))
+        except ValueError:
+            raise InputError(
+                f"probe window {window!r} is not like 'Sat 02:00-04:00' or 'daily 01:00-03:00'"
+            ) from None
+        day = day.lower()[:3]
+        if day not in DAYS and day != "dai":
+            raise InputError(f"probe window {window!r}: unknown day {day!r}")
+        if day != "dai" and DAYS.index(day) != now.weekday():
+            continue
+        if start <= minute < end or (end < start and (minute >= start or minute < end)):
+            return True
+    return False

@@ -1,0 +1,249 @@
+"""`icsaudit probe`: safe, read-only identity probes through the guard, into evidence."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import click
+
+from icsaudit.cli.common import want_progress
+from icsaudit.errors import InputError, SafetyRefusal
+
+
+@click.command()
+@click.option(
+    "--site",
+    "site_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Site model: probe only zones that allow probing, minus the do-not-probe list.",
+)
+@click.option("--target", "targets", help="Allowlist: addresses and CIDRs, comma-separated (narrows --site).")
+@click.option(
+    "--ports",
+    default=None,
+    help="Ports to probe: standard ports name their probe; others as PORT:PROBE "
+    "(e.g. 10502:modbus). Default: the standard ICS/IT ports.",
+)
+@click.option(
+    "--rate",
+    type=float,
+    default=None,
+    help="Global cap in packets per second (default 10; never above the profile's max_pps).",
+)
+@click.option(
+    "--timeout", type=float, default=2.0, show_default=True, help="Reply timeout in seconds (at least 2)."
+)
+@click.option(
+    "--discover",
+    "discover_method",
+    type=click.Choice(["auto", "nmap", "connect", "none"]),
+    default="auto",
+    show_default=True,
+    help="TCP discovery before probing: nmap if installed, else a connect scan; "
+    "auto skips it when every target is a single address (the probe's connection is the discovery).",
+)
+@click.option(
+    "--unit-id",
+    "unit_ids",
+    type=click.IntRange(0, 255),
+    multiple=True,
+    help="Modbus unit id for targets the site does not declare (default 1; repeat for more).",
+)
+@click.option(
+    "--dnp3-address",
+    "dnp3_addresses",
+    type=click.IntRange(0, 65519),
+    multiple=True,
+    help="DNP3 outstation address for targets the site does not declare (none: DNP3 not probed).",
+)
+@click.option(
+    "--snmp-credentials",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="YAML file with 'community: ...' (credentials never go on the command line).",
+)
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Print every request (target, port, protocol, hex, purpose); send nothing.",
+)
+@click.option(
+    "--transcript",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="JSONL of every request and reply (default: next to -o as <name>.transcript.jsonl).",
+)
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Evidence file to write."
+)
+@click.option("-q", "--quiet", is_flag=True, help="No progress display.")
+def probe(
+    site_path: Path | None,
+    targets: str | None,
+    ports: str | None,
+    rate: float | None,
+    timeout: float,
+    discover_method: str,
+    unit_ids: tuple[int, ...],
+    dnp3_addresses: tuple[int, ...],
+    snmp_credentials: Path | None,
+    dry_run: bool,
+    transcript: Path | None,
+    output: Path | None,
+    quiet: bool,
+) -> None:
+    """Ask devices who they are with safe, read-only identity requests.
+
+    \b
+    Every byte passes the guard: only allowlisted targets (zones that allow probing, or --target),
+    never CSL 1-2 or safety zones or the do-not-probe list; one connection per target, a global
+    packet-rate cap, timeouts of at least 2 s, no retries after an error; each request is parsed
+    and refused unless it is a recognized read-only identity request.
+
+    \b
+    Example:
+      icsaudit probe --site site.yaml -o probe-evidence.json
+      icsaudit probe --target 192.0.2.10,192.0.2.32/28 --ports 502,102,44818 --rate 5 -o ev.json
+      icsaudit probe --target 192.0.2.10 --dry-run
+    """
+    from icsaudit.probes import discover as discovery
+    from icsaudit.probes.guard import DEFAULT_RATE, Guard, TargetPolicy, Transcript, in_probe_window
+    from icsaudit.probes.registry import DEFAULT_PORTS, parse_ports
+    from icsaudit.probes.run import declared_from_site, make_target, plan_probes, run_probes
+
+    if not site_path and not targets:
+        raise InputError("nothing to probe", hint="--site site.yaml or --target ADDR[,CIDR...]")
+    if not dry_run and output is None:
+        raise InputError("no output file given", hint="-o probe-evidence.json (or --dry-run)")
+    site_model = None
+    max_pps = None
+    if site_path:
+        from icsaudit.engine.site import parse_site
+
+        site_model = parse_site(site_path)
+        policy = TargetPolicy.from_site(site_model, targets)
+        max_pps = site_model.profile.probe_policy.get("max_pps")
+        if not dry_run and not in_probe_window(site_model.site.probe_windows, dt.datetime.now()):
+            raise SafetyRefusal(
+                f"now is outside the site's probe windows ({', '.join(site_model.site.probe_windows)})",
+                hint="probe inside a window, or review the plan with --dry-run",
+            )
+    else:
+        policy = TargetPolicy.from_targets(targets or "")
+    rate = rate if rate is not None else DEFAULT_RATE
+    if max_pps and rate > max_pps:
+        click.echo(f"note: rate capped at {max_pps} packets/s by profile {site_model.profile.id}", err=True)
+        rate = float(max_pps)
+    specs = parse_ports(ports or DEFAULT_PORTS)
+    community = _community(snmp_credentials) if snmp_credentials else None
+    hosts, refused = policy.hosts()
+    for line in _refusal_lines(refused):
+        click.echo(f"refused: {line}", err=True)
+    if not hosts:
+        raise SafetyRefusal("no target left that may be probed", hint="see the refusals above")
+
+    transcript_path = transcript or (output.with_name(output.stem + ".transcript.jsonl") if output else None)
+    log = Transcript(None if dry_run and transcript is None else transcript_path)
+    guard = Guard(policy, rate=rate, timeout=timeout, transcript=log)
+    declared = declared_from_site(site_model)
+
+    def make(ip, spec):
+        return make_target(ip, spec, declared.get(ip), unit_ids or (1,), dnp3_addresses, community)
+
+    plan_hosts = {ip: list(specs) for ip in hosts}
+    wide = any(net.num_addresses > 1 for net in policy.allowed)
+    use_discovery = discover_method in ("nmap", "connect") or (discover_method == "auto" and wide)
+    if dry_run:
+        lines, notes = plan_probes(guard, plan_hosts, make)
+        if use_discovery:
+            tcp = sorted({s.port for s in specs if s.transport == "tcp"})
+            tool = "nmap" if discover_method != "connect" and discovery.nmap_available() else "connect scan"
+            click.echo(
+                f"discovery ({tool}, {len(hosts)} hosts, tcp {','.join(map(str, tcp))}): "
+                f"{discovery.nmap_arguments(guard) if tool == 'nmap' else 'one paced connect per port'}"
+            )
+        for rec in lines:
+            click.echo(
+                f"{rec['target']}:{rec['port']}/{rec['transport']} {rec['protocol']:<7} "
+                f"{rec['hex'] or '(listen only)'}  {rec['purpose']}"
+            )
+        for note in notes:
+            click.echo(f"note: {note}", err=True)
+        click.echo(f"{len(lines)} requests to {len(hosts)} hosts planned; nothing sent", err=True)
+        log.close()
+        return
+
+    if use_discovery:
+        tcp_ports = sorted({s.port for s in specs if s.transport == "tcp"})
+        open_ports = discovery.discover(
+            guard, hosts, tcp_ports, "auto" if discover_method == "auto" else discover_method
+        )
+        plan_hosts = {
+            ip: [s for s in specs if s.transport == "udp" or s.port in open_ports.get(ip, set())]
+            for ip in hosts
+        }
+        plan_hosts = {ip: s for ip, s in plan_hosts.items() if s}
+    report = _run_with_progress(guard, plan_hosts, make, want_progress(quiet), run_probes)
+    log.close()
+    from icsaudit.evidence import save_evidence
+    from icsaudit.probes.evidence import build_evidence
+
+    evidence = build_evidence(report.results, log)
+    save_evidence(evidence, output)
+    for warning in report.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    if not quiet:
+        for note in report.notes:
+            click.echo(f"note: {note}", err=True)
+    click.echo(
+        f"{len(report.results)} identities/banners from {len({r.ip for r in report.results})} hosts, "
+        f"{len(evidence.services)} services, {len(refused)} refused -> {output} (transcript {log.path})"
+    )
+
+
+def _community(path: Path) -> str:
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read SNMP credentials: {exc.strerror or exc}") from None
+    except yaml.YAMLError as exc:
+        raise InputError(f"{path}: not YAML: {exc}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("community"), str):
+        if isinstance(data, dict) and ("user" in data or "v3" in data):
+            raise InputError(f"{path}: SNMPv3 credentials are not supported yet; give a v1/v2c 'community'")
+        raise InputError(f"{path}: expected a mapping with 'community: <string>'")
+    return data["community"]
+
+
+def _refusal_lines(refused: list[tuple[str, str]]) -> list[str]:
+    """One line per refused address, or per rule when a range was refused wholesale."""
+    if len(refused) <= 10:
+        return [rule for _ip, rule in refused]
+    by_rule: dict[str, int] = {}
+    for ip, rule in refused:
+        key = rule.replace(ip, "<addr>")
+        by_rule[key] = by_rule.get(key, 0) + 1
+    return [f"{count} addresses: {rule}" for rule, count in by_rule.items()]
+
+
+def _run_with_progress(guard, plan_hosts, make, enabled, run_probes):
+    total = sum(len(s) for s in plan_hosts.values())
+    if not enabled:
+        return run_probes(guard, plan_hosts, make)
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(
+        TextColumn("[bold]probing"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    ) as progress:
+        task = progress.add_task("probing", total=total)
+        return run_probes(guard, plan_hosts, make, progress=lambda: progress.advance(task))
+
+
+COMMANDS = [probe]
