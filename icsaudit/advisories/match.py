@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from icsaudit.advisories.model import Advisory, CveDetail, KevEntry, Product, VulnerabilityMatch
 from icsaudit.advisories.normalize import (
     catalog_keys,
@@ -110,7 +112,15 @@ class AdvisoryIndex:
         self.advisories = advisories
         self.kev = kev
         self.vendors: dict[str, _VendorIndex] = defaultdict(_VendorIndex)
+        # advisory id -> product id -> indexes of the vulnerabilities that list it as affected
+        self.vulns_of: dict[str, dict[str, list[int]]] = {}
+        self._details_cache: dict[tuple[str, frozenset[tuple[str, str]]], tuple[list[CveDetail], str]] = {}
         for advisory in advisories:
+            by_product: dict[str, list[int]] = defaultdict(list)
+            for position, vuln in enumerate(advisory.vulnerabilities):
+                for pid in vuln.known_affected:
+                    by_product[pid].append(position)
+            self.vulns_of[advisory.advisory_id] = by_product
             for product in advisory.products:
                 self._add(advisory, product)
 
@@ -221,35 +231,7 @@ class AdvisoryIndex:
     def _match(self, device: _Device, hits: list[_Hit]) -> VulnerabilityMatch | None:
         advisory = hits[0].entry.advisory
         confidence_of = {h.entry.product.product_id: h.confidence for h in hits}
-        details: list[CveDetail] = []
-        remediation: list[str] = []
-        best_rank = 0
-        for vuln in advisory.vulnerabilities:
-            ids = [pid for pid in vuln.known_affected if pid in confidence_of]
-            if not ids:
-                continue
-            rank = max(CONFIDENCE_RANK[confidence_of[pid]] for pid in ids)
-            best_rank = max(best_rank, rank)
-            scored = [vuln.scores[pid] for pid in ids if pid in vuln.scores]
-            cvss, vector = max(scored) if scored else (vuln.cvss, vuln.cvss_vector)
-            kev = self.kev.get(vuln.cve)
-            details.append(
-                CveDetail(
-                    cve=vuln.cve or vuln.title,
-                    cvss=cvss,
-                    cvss_vector=vector,
-                    kev=kev is not None,
-                    kev_date_added=kev.date_added if kev else "",
-                    kev_required_action=kev.required_action if kev else "",
-                    kev_due_date=kev.due_date if kev else "",
-                    kev_ransomware=kev.ransomware if kev else "",
-                )
-            )
-            for rem in vuln.remediations:
-                if not rem.product_ids or set(rem.product_ids) & set(ids):
-                    text = f"{rem.category}: {rem.details}" + (f" ({rem.url})" if rem.url else "")
-                    if text not in remediation:
-                        remediation.append(text)
+        details, remediation = self._details(advisory, frozenset(confidence_of.items()))
         if not details:
             return None
         best = max(hits, key=lambda h: (CONFIDENCE_RANK[h.confidence], h.entry.family_product is False))
@@ -262,21 +244,66 @@ class AdvisoryIndex:
             cvss=top.cvss,
             cvss_vector=top.cvss_vector,
             kev=any(d.kev for d in details),
-            confidence=next(c for c, r in CONFIDENCE_RANK.items() if r == best_rank),
+            confidence=max((d.confidence for d in details), key=CONFIDENCE_RANK.__getitem__),
             product=best.entry.product.name or best.entry.product.full_name,
             version_range=best.entry.product.version,
-            remediation="\n".join(remediation),
+            remediation=remediation,
             url=advisory.url,
             firmware=device.firmware,
             reason=best.reason,
-            details=sorted(details, key=lambda d: d.cve),
+            details=details,
         )
+
+    def _details(
+        self, advisory: Advisory, matched: frozenset[tuple[str, str]]
+    ) -> tuple[list[CveDetail], str]:
+        """CVEs, scores, KEV and remediation text of an advisory for the matched product ids (with their
+        confidence); the same products recur across a plant, so this is cached."""
+        key = (advisory.advisory_id, matched)
+        if key in self._details_cache:
+            return self._details_cache[key]
+        confidence_of = dict(matched)
+        details: list[CveDetail] = []
+        remediation: dict[str, None] = {}  # ordered set of texts
+        by_product = self.vulns_of[advisory.advisory_id]
+        for position in sorted({i for pid in confidence_of for i in by_product.get(pid, ())}):
+            vuln = advisory.vulnerabilities[position]
+            ids = {pid for pid in vuln.known_affected if pid in confidence_of}
+            scored = [vuln.scores[pid] for pid in ids if pid in vuln.scores]
+            cvss, vector = max(scored) if scored else (vuln.cvss, vuln.cvss_vector)
+            kev = self.kev.get(vuln.cve)
+            details.append(
+                CveDetail(
+                    cve=vuln.cve or vuln.title,
+                    confidence=max((confidence_of[pid] for pid in ids), key=CONFIDENCE_RANK.__getitem__),
+                    cvss=cvss,
+                    cvss_vector=vector,
+                    kev=kev is not None,
+                    kev_date_added=kev.date_added if kev else "",
+                    kev_required_action=kev.required_action if kev else "",
+                    kev_due_date=kev.due_date if kev else "",
+                    kev_ransomware=kev.ransomware if kev else "",
+                )
+            )
+            for rem in vuln.remediations:
+                if not rem.product_ids or not ids.isdisjoint(rem.product_ids):
+                    remediation[f"{rem.category}: {rem.details}" + (f" ({rem.url})" if rem.url else "")] = (
+                        None
+                    )
+        result = (sorted(details, key=lambda d: d.cve), "\n".join(remediation))
+        self._details_cache[key] = result
+        return result
 
     def match_assets(self, assets: list[Asset]) -> list[VulnerabilityMatch]:
         found: list[VulnerabilityMatch] = []
+        # A plant has many identical devices: match each identity once, then copy per asset.
+        seen: dict[tuple[str, str, str, str], list[VulnerabilityMatch]] = {}
         for asset in assets:
-            device = self.device(asset.asset_id, asset.vendor, asset.model, asset.firmware, asset.mac_vendor)
-            found.extend(self.match_device(device))
+            identity = (asset.vendor, asset.model, asset.firmware, asset.mac_vendor)
+            if identity not in seen:
+                device = self.device("", *identity)
+                seen[identity] = self.match_device(device)
+            found.extend(msgspec.structs.replace(m, asset_id=asset.asset_id) for m in seen[identity])
         return found
 
     def coverage(self, asset: Asset) -> str:
@@ -319,7 +346,7 @@ def vulnerability_rows(
                     "kev_required_action": detail.kev_required_action,
                     "kev_due_date": detail.kev_due_date,
                     "kev_ransomware": detail.kev_ransomware,
-                    "confidence": match.confidence,
+                    "confidence": detail.confidence,
                     "product": match.product,
                     "version_range": match.version_range,
                     "firmware": match.firmware,

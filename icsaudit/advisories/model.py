@@ -72,6 +72,7 @@ class CveDetail(msgspec.Struct, kw_only=True):
     """One CVE of a matched advisory, as it applies to the matched product."""
 
     cve: str
+    confidence: str = "high"  # of the matched product ids this CVE lists (see VulnerabilityMatch)
     cvss: float | None = None
     cvss_vector: str = ""
     kev: bool = False
