@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import duckdb
 import jsonschema
 import msgspec
 import pytest
@@ -52,7 +53,7 @@ def test_external_access_is_locked() -> None:
     db = build_database(f.evidence, f.site)
     run = run_check(db, _check("SELECT * FROM read_csv('/etc/passwd')"))
     assert run.status == "error"
-    with pytest.raises(Exception):
+    with pytest.raises(duckdb.Error):
         db.con.execute("SET enable_external_access = true")
 
 
