@@ -9,11 +9,13 @@ one-way zones, CSLs and conduits are never guessed.
 from __future__ import annotations
 
 import ipaddress
+import json
 from collections import defaultdict
 
 import yaml
 
 from icsaudit.engine.profiles import Profile
+from icsaudit.engine.site import is_public
 from icsaudit.evidence.model import Evidence
 from icsaudit.passive.inventory import ROLE_LEVEL
 
@@ -28,6 +30,8 @@ def _template_for(level: float | None, profile: Profile) -> str:
 
 
 def _dump(value: object) -> str:
+    if isinstance(value, str):
+        return json.dumps(value)  # a JSON string is a valid YAML scalar (no document-end marker)
     return yaml.safe_dump(value, default_flow_style=True, width=200).strip()
 
 
@@ -38,8 +42,8 @@ def draft_site(evidence: Evidence, profile: Profile, name: str = "") -> str:
             addr = ipaddress.ip_address(asset.ip)
         except ValueError:
             continue
-        if not addr.is_private:
-            continue
+        if is_public(asset.ip) or addr.is_multicast or addr.is_loopback:
+            continue  # Internet peers and group addresses belong to no site zone
         net = ipaddress.ip_network(f"{asset.ip}/24" if addr.version == 4 else f"{asset.ip}/64", strict=False)
         subnets[str(net)].append(asset)
     roles = {"master": [], "ews": [], "hmi": []}
@@ -58,7 +62,7 @@ def draft_site(evidence: Evidence, profile: Profile, name: str = "") -> str:
         f"name: {_dump(name or 'draft site')}",
         f"profile: {profile.id}",
         "facility_id: ''",
-        "zones:",
+        "zones:" if subnets else "zones: []  # no private addresses observed: declare zones by hand",
     ]
     templates = ", ".join(t.id for t in profile.zone_templates)
     for index, (cidr, assets) in enumerate(sorted(subnets.items())):
