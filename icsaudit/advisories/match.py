@@ -15,6 +15,7 @@ A firmware outside the range is no match: the advisory says that version is not 
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +23,7 @@ from typing import Any
 
 import msgspec
 
-from icsaudit.advisories.model import Advisory, CveDetail, KevEntry, Product, VulnerabilityMatch
+from icsaudit.advisories.model import Advisory, CveDetail, KevEntry, Product, Remediation, VulnerabilityMatch
 from icsaudit.advisories.normalize import (
     catalog_keys,
     compact,
@@ -39,6 +40,12 @@ from icsaudit.advisories.versions import Version, VersionRange, parse_range, par
 from icsaudit.evidence.model import Asset, Evidence
 
 CONFIDENCE_RANK = {"low": 1, "medium": 2, "high": 3}
+# "Update to V2.4 or later version", "upgrade the firmware to version 11.003": the fixed version.
+_FIX_VERSION = re.compile(
+    r"(?:update|upgrade)\w*\s+(?:\w+\s+){0,6}?to\s+(?:version\s+|firmware\s+(?:version\s+)?)?"
+    r"([vVrR]?\d[\w.\-]*(?:\s+(?:SP|Update|HF)\s?\d+)*)",
+    re.I,
+)
 
 
 @dataclass(frozen=True, eq=False)
@@ -283,6 +290,13 @@ class AdvisoryIndex:
                     kev_required_action=kev.required_action if kev else "",
                     kev_due_date=kev.due_date if kev else "",
                     kev_ransomware=kev.ransomware if kev else "",
+                    fixed=_fixed(
+                        [
+                            r
+                            for r in vuln.remediations
+                            if not r.product_ids or not ids.isdisjoint(r.product_ids)
+                        ]
+                    ),
                 )
             )
             for rem in vuln.remediations:
@@ -316,6 +330,17 @@ class AdvisoryIndex:
         return "assessed" if device.version is not None else "no-firmware"
 
 
+def _fixed(remediations: list[Remediation]) -> str:
+    """The fixed version a vendor_fix names, else its first line; "no fix available" when the advisory says so."""
+    for rem in remediations:
+        if rem.category == "vendor_fix":
+            found = _FIX_VERSION.search(rem.details)
+            return found.group(1).rstrip(".") if found else rem.details.splitlines()[0][:160]
+    if any(r.category in ("none_available", "no_fix_planned") for r in remediations):
+        return "no fix available"
+    return ""
+
+
 def match_assets(
     assets: list[Asset], *, store: Path | None = None, index: AdvisoryIndex | None = None
 ) -> list[VulnerabilityMatch]:
@@ -331,12 +356,16 @@ def vulnerability_rows(
     Raises InputError when there is no advisory store: the check should then be not-assessed.
     """
     rows: list[dict[str, Any]] = []
+    ips = {a.asset_id: a.ip for a in evidence.assets}
     for match in match_assets(evidence.assets, store=store, index=index):
         for detail in match.details:
             rows.append(
                 {
                     "asset_id": match.asset_id,
+                    "ip": ips.get(match.asset_id, ""),
+                    "advisory": match.advisory_id,  # the engine's column name (checks/…/AV-03.yaml)
                     "advisory_id": match.advisory_id,
+                    "fixed": detail.fixed,
                     "title": match.title,
                     "cve": detail.cve,
                     "cvss": detail.cvss,

@@ -80,6 +80,7 @@ class CveDetail(msgspec.Struct, kw_only=True):
     kev_required_action: str = ""
     kev_due_date: str = ""
     kev_ransomware: str = ""
+    fixed: str = ""  # fixed version from the vendor_fix text, that text, or "no fix available"
 
 
 class VulnerabilityMatch(msgspec.Struct, kw_only=True):

@@ -186,4 +186,51 @@ def match(
     click.echo(f"{len(found)} advisories ({high} high confidence, {sum(m.kev for m in found)} with KEV)")
 
 
+@advisories.command()
+@click.argument("evidence_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("vulnerabilities.json"),
+    show_default=True,
+    help="JSON list, one row per asset, advisory and CVE (the check engine's vulnerabilities table).",
+)
+@click.option(
+    "--coverage",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write one row per asset: assessed, no-model, no-firmware or vendor-not-in-store.",
+)
+@STORE_OPTION
+def table(evidence_file: Path, output: Path, coverage: Path | None, store: Path | None) -> None:
+    """Match every asset of an evidence file and write the rows `icsaudit assess --vulnerabilities` loads.
+
+    \b
+    Example:
+      icsaudit advisories table evidence.json -o vulnerabilities.json --coverage vuln-assets.json
+      icsaudit assess evidence.json --site site.yaml --vulnerabilities vulnerabilities.json
+    """
+    from icsaudit.advisories.match import AdvisoryIndex, vulnerability_coverage_rows, vulnerability_rows
+    from icsaudit.evidence import load_evidence
+    from icsaudit.jsonio import write_json_atomic
+
+    evidence = load_evidence(evidence_file)
+    index = AdvisoryIndex.from_store(_store(store))
+    rows = vulnerability_rows(evidence, index=index)
+    write_json_atomic(output, rows)
+    states = vulnerability_coverage_rows(evidence, index=index)
+    if coverage:
+        write_json_atomic(coverage, states)
+    counts: dict[str, int] = {}
+    for state in states:
+        counts[state["status"]] = counts.get(state["status"], 0) + 1
+    affected = {r["asset_id"] for r in rows}
+    click.echo(
+        f"{len(rows)} rows: {len(affected)} of {len(states)} assets affected, "
+        f"{len({r['asset_id'] for r in rows if r['kev']})} with KEV; assets "
+        + ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+        + f" -> {output}"
+    )
+
+
 COMMANDS = [advisories]

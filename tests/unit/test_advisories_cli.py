@@ -156,3 +156,74 @@ def test_missing_store_is_one_line(tmp_path: Path) -> None:
 def test_help_has_example(args: list[str]) -> None:
     result = run(*args, "--help")
     assert result.exit_code == 0 and "Example:" in result.output
+
+
+def test_table_feeds_the_engine(reference_dir: Path, tmp_path: Path) -> None:
+    """`advisories table` rows load into the engine's vulnerabilities table: AV-03 fails on the
+    SCALANCE XCM324 V2.3 (ICSA-24-046-11, CVE-2022-2586 in KEV) and KEV raises the likelihood."""
+    from icsaudit.engine.assess import assess
+    from icsaudit.engine.checks import load_checks
+    from icsaudit.engine.site import site_from_profile
+    from icsaudit.evidence import load_evidence, save_evidence
+    from icsaudit.evidence.model import Asset, Evidence
+
+    store = tmp_path / "adv.sqlite"
+    run(
+        "advisories",
+        "import",
+        str(reference_dir / "csaf" / XCM),
+        str(reference_dir / "kev.json"),
+        "--store",
+        str(store),
+    )
+    evidence = Evidence(
+        assets=[
+            Asset(
+                asset_id="10.0.0.5",
+                ip="10.0.0.5",
+                vendor="Siemens",
+                model="6GK5324-8TS01-2AC2",
+                firmware="V2.3",
+            ),
+            Asset(
+                asset_id="10.0.0.9", ip="10.0.0.9", vendor="Siemens", model="6GK5324-8TS01-2AC2", firmware=""
+            ),
+        ]
+    )
+    save_evidence(evidence, tmp_path / "evidence.json")
+    result = run(
+        "advisories",
+        "table",
+        str(tmp_path / "evidence.json"),
+        "-o",
+        str(tmp_path / "v.json"),
+        "--coverage",
+        str(tmp_path / "c.json"),
+        "--store",
+        str(store),
+    )
+    assert result.exit_code == 0, result.output
+    assert "2 of 2 assets affected, 2 with KEV; assets assessed 1, no-firmware 1" in result.output
+    rows = json.loads((tmp_path / "v.json").read_text())
+    kev_row = next(r for r in rows if r["cve"] == "CVE-2022-2586" and r["asset_id"] == "10.0.0.5")
+    assert (kev_row["advisory"], kev_row["kev"], kev_row["fixed"], kev_row["confidence"]) == (
+        "ICSA-24-046-11",
+        True,
+        "V2.4",
+        "high",
+    )
+    assert {r["confidence"] for r in rows if r["asset_id"] == "10.0.0.9"} == {"medium"}
+    assert json.loads((tmp_path / "c.json").read_text())[1]["status"] == "no-firmware"
+
+    checks = [c for c in load_checks() if c.id == "AV-03"]
+    if not checks:
+        pytest.skip("check AV-03 is not in checks/ yet")
+    outcome = assess(
+        load_evidence(tmp_path / "evidence.json"),
+        site_from_profile("water-chlorine"),
+        vulnerabilities=rows,
+        checks=checks,
+    )
+    assert outcome.results[0].status == "fail"
+    kev_findings = [f for f in outcome.findings if "CVE-2022-2586" in f.message and "10.0.0.5" in f.asset_ids]
+    assert kev_findings and "known exploited vulnerability (KEV)" in kev_findings[0].risk.factors
