@@ -90,9 +90,9 @@ class _Hit:
 def _product_keys(product: Product) -> frozenset[str]:
     keys = {compact(n) for n in product.model_numbers}
     keys.update(compact(n) for n in order_numbers(product.name))
-    name = model_tokens(product.name)
-    if is_specific(name):
-        keys.add(compact(" ".join(name)))
+    name = compact(" ".join(model_tokens(product.name)))
+    if len(name) >= 4:
+        keys.add(name)  # the whole name: "SINEC NMS", "ControlLogix 5580"
     for key in catalog_keys(product.name):
         keys.update({key, key.split("/")[0] + "/*"})
     keys.discard("")
@@ -105,9 +105,9 @@ def _device_keys(model: str) -> frozenset[str]:
     keys.update(catalog)
     if not catalog and "-" in model and model.strip()[:4].isdigit():
         keys.add(compact(model) + "/*")  # "1756-EN2T" without series: any series of that catalog number
-    name = model_tokens(model)
-    if is_specific(name):
-        keys.add(compact(" ".join(name)))
+    name = compact(" ".join(model_tokens(model)))
+    if len(name) >= 4:
+        keys.add(name)
     keys.discard("")
     return frozenset(keys)
 

@@ -170,3 +170,24 @@ def test_evidence_rows_for_the_engine(store: Path) -> None:
     status = {r["asset_id"]: r["status"] for r in vulnerability_coverage_rows(evidence, store=store)}
     assert status == {"10.0.0.5": "assessed", "10.0.0.6": "no-firmware", "10.0.0.7": "no-model"}
     assert {m.asset_id for m in match_assets(evidence.assets, store=store)} == {"10.0.0.5", "10.0.0.6"}
+
+
+def test_every_all_versions_product_is_found_by_its_own_identity(index: AdvisoryIndex) -> None:
+    """Every product that a vulnerability lists as known_affected with "vers:all/*" (or another
+    all-versions form) must be found again from its own first order number and from its own product
+    name: no product of the real set is unreachable through normalization."""
+    from icsaudit.advisories.versions import parse_range
+
+    checked, missing = 0, []
+    for advisory in index.advisories:
+        affected = {pid for v in advisory.vulnerabilities for pid in v.known_affected}
+        for product in advisory.products:
+            if product.product_id not in affected or parse_range(product.version).kind != "all":
+                continue
+            for model in product.model_numbers[:1] + [product.name]:
+                checked += 1
+                found = index.match_device(index.device("dut", product.vendor, model, "V1.0"))
+                if advisory.advisory_id not in {m.advisory_id for m in found}:
+                    missing.append((advisory.advisory_id, product.vendor, model))
+    assert checked > 2000
+    assert missing == []
