@@ -11,6 +11,15 @@ Ranges cover CISA's pseudo-vers (``vers:all/>=V11.5.1|<V11.6.2``), real vers sch
 (``<V33.017_V34.014_V35.013_V36.011``), and bounds followed by a condition (``<V8.89 installed on CP100
 devices``). What cannot be read as versions (serial-number ranges, versions of another component) is
 kept as ``unparsed`` with the reason, and matching reports it with medium confidence.
+
+Survey of the 3714 version leaves of the 300 real advisories (../shared/reference/csaf): 1795 all-versions
+forms, 1873 bounds/exact versions, 18 branch-fix lists, 74 with a condition (medium confidence), and
+28 not parsed, all of these forms:
+- ``<=The_first_5_digits_of_serial_No._"26061"`` (22, Mitsubishi): a serial-number range, not a version;
+- ``<with_Nozomi_Guardian_/_CMC_23.4.1``, ``<with_Palo_Alto_Networks_Virtual_NGFW_V11.0.1`` (3): the
+  version of another component installed on the device;
+- ``R15x``, ``>=R16x|<=R162.10`` (2, Honeywell): a wildcard inside a number;
+- ``>= 1.31 | <= 1.4`` (1): an interval inverted when compared per component (decimal fractions?).
 """
 
 from __future__ import annotations
