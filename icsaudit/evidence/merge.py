@@ -107,8 +107,13 @@ def merge_service(a: Service, b: Service) -> Service:
     )
 
 
+def _total_key(obj: object) -> bytes:
+    """A total order on structs, to break ties so that merging never depends on argument order."""
+    return msgspec.json.encode(obj, order="sorted")
+
+
 def merge_identity(a: Identity, b: Identity) -> Identity:
-    return a if ref_order(a.ref) <= ref_order(b.ref) else b
+    return min(a, b, key=lambda i: (ref_order(i.ref), _total_key(i)))
 
 
 def _identity_key(obj: dict) -> str:
@@ -133,7 +138,8 @@ def _file_key(f: CaptureFile) -> tuple:
 def merge_capture(a: Capture, b: Capture) -> Capture:
     files = {_file_key(f): f for f in a.files}
     for f in b.files:
-        files.setdefault(_file_key(f), f)
+        known = files.get(_file_key(f))
+        files[_file_key(f)] = f if known is None else min(known, f, key=_total_key)
     protocols = dict(a.protocols)
     for name, stats in b.protocols.items():
         protocols[name] = merge_protocol_stats(protocols[name], stats) if name in protocols else stats
@@ -170,7 +176,10 @@ def _merge_keyed(items_a: Iterable, items_b: Iterable, key: str, combine) -> lis
 
 def cap_events(events: Iterable[Event], per_key: int = EVENTS_PER_KEY) -> list[Event]:
     """Keep the earliest ``per_key`` events per (flow, kind, function): a total order, so merge stays associative."""
-    unique = {e.event_id: e for e in events}
+    unique: dict[str, Event] = {}
+    for event in events:
+        known = unique.get(event.event_id)
+        unique[event.event_id] = event if known is None else min(known, event, key=_total_key)
     ordered = sorted(unique.values(), key=lambda e: (ref_order(e.ref), e.event_id))
     kept: list[Event] = []
     seen: Counter[tuple[str, str, str]] = Counter()

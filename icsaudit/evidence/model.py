@@ -1,7 +1,7 @@
 """The Evidence model: what was observed, by passive analysis or by probes.
 
-One JSON document with a versioned schema (``schema/evidence.schema.json`` is generated from these
-structs and checked in; a test proves it matches). Every table the check engine queries
+One JSON document with a versioned schema (``evidence/evidence.schema.json`` is generated from these
+structs by ``python -m icsaudit.evidence.schema`` and checked in; a test proves it matches). Every table the check engine queries
 (assets, services, flows, events, identities, capture) is a list here.
 
 Field conventions shared by every protocol module (as Zeek's ICSNPP logs share theirs):
