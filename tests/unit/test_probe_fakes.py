@@ -59,6 +59,15 @@ class FakeTcpDevice:
             except OSError:
                 return
 
+    def settled_connections(self, timeout: float = 2.0) -> int:
+        """Connections accepted, once the accept loop has caught up (it polls every 0.1 s)."""
+        deadline = time.monotonic() + timeout
+        seen = -1
+        while time.monotonic() < deadline and seen != self.connections:
+            seen = self.connections
+            time.sleep(0.25)
+        return self.connections
+
     def close(self) -> None:
         self._stop = True
         self._sock.close()
@@ -105,7 +114,7 @@ def modbus_identity_reply(request: bytes, objects: dict[int, bytes] | None = Non
         5: b"PLC-9X",
         6: b"APP",
     }
-    code, first = request[10], request[11]
+    code, first = request[9], request[10]
     wanted = range(0, 3) if code == 1 else range(3, 7)
     chosen = [(k, v) for k, v in objects.items() if k in wanted and k >= first]
     body = bytes((43, 14, code, 0x81, 0, 0, len(chosen))) + b"".join(
