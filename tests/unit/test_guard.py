@@ -123,7 +123,7 @@ def test_rate_cap_holds_on_the_transcript() -> None:
     devices = [FakeTcpDevice(f"127.0.61.{30 + i}", modbus_identity_reply) for i in range(4)]
     try:
         rate = 25.0
-        guard = Guard(TargetPolicy.from_targets("127.0.61.28/29"), rate=rate)
+        guard = Guard(TargetPolicy.from_targets("127.0.61.30,127.0.61.31,127.0.61.32,127.0.61.33"), rate=rate)
         hosts = {d.address: parse_ports(f"{d.port}:modbus") for d in devices}
         report = run_probes(guard, hosts, lambda ip, spec: make_target(ip, spec, None, (1, 2), (), None))
         assert len(report.results) == 8  # 4 devices x 2 declared units
