@@ -1,0 +1,33 @@
+"""Versions reported by `icsaudit --version`: the tool, its contracts and its check set."""
+
+from __future__ import annotations
+
+import hashlib
+
+from icsaudit.paths import data_dir
+
+
+def check_set_version() -> str:
+    """A digest of the shipped check files: two installs with the same value judge alike."""
+    root = data_dir("checks")
+    digest = hashlib.sha256()
+    count = 0
+    for path in sorted(root.rglob("*.yaml")):
+        digest.update(path.relative_to(root).as_posix().encode())
+        digest.update(path.read_bytes())
+        count += 1
+    return f"{count} files, sha256:{digest.hexdigest()[:12]}"
+
+
+def component_versions() -> dict[str, str]:
+    from icsaudit.evidence.model import SCHEMA_VERSION
+
+    versions = {"evidence schema": SCHEMA_VERSION}
+    try:
+        from icsaudit.engine.model import ASSESSMENT_SCHEMA_VERSION
+
+        versions["assessment schema"] = ASSESSMENT_SCHEMA_VERSION
+    except ImportError:
+        pass
+    versions["check set"] = check_set_version()
+    return versions
