@@ -227,3 +227,15 @@ def test_table_feeds_the_engine(reference_dir: Path, tmp_path: Path) -> None:
     assert outcome.results[0].status == "fail"
     kev_findings = [f for f in outcome.findings if "CVE-2022-2586" in f.message and "10.0.0.5" in f.asset_ids]
     assert kev_findings and "known exploited vulnerability (KEV)" in kev_findings[0].risk.factors
+
+
+def test_default_store_follows_icsaudit_home(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, reference_dir: Path
+) -> None:
+    from icsaudit.advisories.store import default_store_path
+
+    monkeypatch.setenv("ICSAUDIT_HOME", str(tmp_path / "home"))
+    assert default_store_path() == tmp_path / "home" / "advisories.sqlite"
+    result = run("advisories", "import", str(reference_dir / "csaf" / XCM))
+    assert result.exit_code == 0 and (tmp_path / "home" / "advisories.sqlite").is_file()
+    assert "advisories: 1 (" in run("advisories", "status").output
