@@ -198,6 +198,9 @@ def _bacnet_app(source: str) -> Any:
         from bacpypes3.local.device import DeviceObject
         from bacpypes3.pdu import IPv4Address
 
+        from icsaudit.lab.bacnet_wire import send_loopback_peers_on_the_wire
+
+        send_loopback_peers_on_the_wire()  # else a read to another 127.x:47808 stays in this process
         instance = 100000 + int(source.split(".")[-1]) + 256 * int(source.split(".")[-2])
         device = DeviceObject(
             objectIdentifier=("device", instance), objectName=f"lab-client-{source}", vendorIdentifier=999

@@ -16,6 +16,7 @@ from bacpypes3.local.device import DeviceObject
 from bacpypes3.pdu import IPv4Address
 from bacpypes3.primitivedata import ObjectType
 
+from icsaudit.lab.bacnet_wire import send_loopback_peers_on_the_wire
 from icsaudit.lab.devices.base import forever
 from icsaudit.lab.journal import Journal
 from icsaudit.lab.model import DeviceSpec
@@ -87,6 +88,7 @@ def _journal_undecodable(journal: Journal) -> None:
 
 
 def build_application(spec: DeviceSpec, port: int, journal: Journal) -> LabBacnetApplication:
+    send_loopback_peers_on_the_wire()  # answers to a client on another 127.x:47808 go out, not back in
     ident = spec.identity
     device = DeviceObject(
         objectIdentifier=("device", ident.instance or 1000),
