@@ -158,7 +158,10 @@ def zone_rule(zone: Any, profile: Any) -> str:
 
 # --------------------------------------------------------------------------------------------- pacing
 class RateLimiter:
-    """A global cap: consecutive sends are at least 1/rate seconds apart (the first goes at once)."""
+    """A global cap: consecutive sends start at least 1/rate seconds apart (the first goes at once).
+
+    The send itself runs under the lock, so no other thread slips a packet in between: the transcript
+    timestamps (taken just before each send) prove the cap."""
 
     def __init__(self, rate: float) -> None:
         if not rate > 0:
@@ -167,13 +170,13 @@ class RateLimiter:
         self._next = 0.0
         self._lock = threading.Lock()
 
-    def wait(self) -> None:
+    def paced(self, send: Callable[[], Any]) -> Any:
         with self._lock:
-            now = time.monotonic()
-            slot = max(now, self._next)
-            self._next = slot + self.interval
-        if slot > now:
-            time.sleep(slot - now)
+            delay = self._next - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            self._next = time.monotonic() + self.interval
+            return send()
 
 
 # --------------------------------------------------------------------------------------------- transcript
@@ -320,10 +323,16 @@ class Guard:
             sock.connect((ip, port))  # no packet: only replies from the target reach us
             self.transcript.record(event="open", target=ip, port=port, transport="udp", probe=probe)
             return GuardedConnection(self, sock, ip, port, transport, probe)
-        self.rate.wait()
-        line = self.transcript.record(event="connect", target=ip, port=port, transport="tcp", probe=probe)
+        lines: list[int] = []
+
+        def connect() -> socket.socket:
+            lines.append(
+                self.transcript.record(event="connect", target=ip, port=port, transport="tcp", probe=probe)
+            )
+            return socket.create_connection((ip, port), timeout=self.timeout)
+
         try:
-            sock = socket.create_connection((ip, port), timeout=self.timeout)
+            sock = self.rate.paced(connect)
         except ConnectionRefusedError:
             self.transcript.record(
                 event="closed", target=ip, port=port, probe=probe, note="connection refused"
@@ -334,7 +343,7 @@ class Guard:
             self.transcript.record(event="unreachable", target=ip, port=port, probe=probe, note=note)
             self.backoff(ip, note, port, probe)
             raise ProbeStopped(f"{ip}:{port}/tcp unreachable ({note})") from None
-        self.transcript.records[line - 1]["connected"] = True
+        self.transcript.records[lines[0] - 1]["connected"] = True
         return GuardedConnection(self, sock, ip, port, transport, probe)
 
     def port_open(self, ip: str, port: int) -> bool:
@@ -391,17 +400,20 @@ class GuardedConnection:
         verdict = self._guard.check_bytes(protocol, payload, self.ip, self.port, self.probe)
         self._in_flight = True
         try:
-            self._guard.rate.wait()
-            self._log(
-                event="request",
-                protocol=protocol,
-                purpose=purpose,
-                hex=payload.hex(),
-                verdict=f"allowed: {verdict}",
-            )
-            self.requests += 1
-            try:
+
+            def send() -> None:
+                self._log(
+                    event="request",
+                    protocol=protocol,
+                    purpose=purpose,
+                    hex=payload.hex(),
+                    verdict=f"allowed: {verdict}",
+                )
+                self.requests += 1
                 self._sock.sendall(payload)
+
+            try:
+                self._guard.rate.paced(send)
             except OSError as exc:
                 self._stop(f"send failed: {exc}")
             if not expect_reply:
