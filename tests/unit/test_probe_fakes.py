@@ -26,12 +26,12 @@ class FakeTcpDevice:
         self._sock.bind((address, 0))
         self._sock.listen(16)
         self.address, self.port = self._sock.getsockname()
+        self._sock.settimeout(0.1)
         self._stop = False
         self._thread = threading.Thread(target=self._serve, daemon=True)
         self._thread.start()
 
     def _serve(self) -> None:
-        self._sock.settimeout(0.1)
         while not self._stop:
             try:
                 conn, _ = self._sock.accept()
@@ -81,12 +81,12 @@ class FakeUdpDevice:
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self._sock.bind((address, 0))
         self.address, self.port = self._sock.getsockname()
+        self._sock.settimeout(0.1)
         self._stop = False
         self._thread = threading.Thread(target=self._serve, daemon=True)
         self._thread.start()
 
     def _serve(self) -> None:
-        self._sock.settimeout(0.1)
         while not self._stop:
             try:
                 data, peer = self._sock.recvfrom(65536)
