@@ -23,7 +23,8 @@ from icsaudit.passive.protocols.base import Dissector
 from icsaudit.passive.reader import ReadState, linktype_name, linktype_supported, open_capture
 from icsaudit.passive.session import Recorder, Session
 
-IDLE_TIMEOUT = 600.0  # seconds of silence before a live flow is flushed
+IDLE_TIMEOUT = 600.0  # seconds of silence before a live TCP connection is flushed
+UDP_IDLE_TIMEOUT = 60.0  # UDP has no close: a request/response exchange is over much sooner (as in Zeek)
 CLOSED_TIMEOUT = 5.0  # after FIN both ways or RST
 SWEEP_EVERY = 65536  # packets between expiry sweeps
 MAX_LIVE_FLOWS = 500_000  # beyond this the least recently active flows are flushed early
@@ -158,6 +159,7 @@ class Analyzer:
         *,
         progress: Callable[[int, int], None] | None = None,
         idle_timeout: float = IDLE_TIMEOUT,
+        udp_idle_timeout: float | None = None,
         max_live_flows: int = MAX_LIVE_FLOWS,
         sweep_every: int = SWEEP_EVERY,
     ) -> None:
@@ -165,6 +167,9 @@ class Analyzer:
         self.recorder = Recorder()
         self.progress = progress
         self.idle_timeout = idle_timeout
+        self.udp_idle_timeout = (
+            min(idle_timeout, UDP_IDLE_TIMEOUT) if udp_idle_timeout is None else udp_idle_timeout
+        )
         self.max_live_flows = max(2, max_live_flows)
         self.sweep_every = max(1, sweep_every)
         self.conns: dict[bytes, Conn] = {}  # client key -> live connection (creation order)
@@ -862,9 +867,12 @@ class Analyzer:
         conn.session = None
 
     def _sweep(self, now: float) -> None:
-        idle = self.idle_timeout
+        tcp_idle, udp_idle = self.idle_timeout, self.udp_idle_timeout
         expired = [
-            c for c in self.conns.values() if now - c.last_seen > (CLOSED_TIMEOUT if c.closed else idle)
+            c
+            for c in self.conns.values()
+            if now - c.last_seen
+            > (CLOSED_TIMEOUT if c.closed else tcp_idle if c.to_server is not None else udp_idle)
         ]
         for conn in expired:
             self._close(conn)

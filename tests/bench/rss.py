@@ -11,10 +11,23 @@ import sys
 import time
 
 
+def peak_rss_kb() -> int:
+    """Peak RSS of this process image. VmHWM starts afresh at exec; ru_maxrss would carry over the
+    parent's peak (Linux keeps it across fork and exec), so it is only the fallback."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
 def main(capture: str) -> None:
     from icsaudit.passive.pipeline import Analyzer
 
-    baseline_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # interpreter + imports
+    baseline_kb = peak_rss_kb()  # interpreter + imports
     analyzer = Analyzer()
     start = time.perf_counter()
     info = analyzer.analyze_file(capture)
@@ -28,7 +41,7 @@ def main(capture: str) -> None:
                 "flows": len(evidence.flows),
                 "live_peak": analyzer.live_peak,
                 "baseline_kb": baseline_kb,
-                "maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+                "maxrss_kb": peak_rss_kb(),
             }
         )
     )
