@@ -41,6 +41,7 @@ PROGRESS_EVERY = 0x3FFF + 1  # packets between progress callbacks
 SEQ_MASK = 0xFFFFFFFF
 _SEQ_FLAGS = struct.Struct("!IIH")  # TCP sequence, acknowledgment, (data offset << 12 | flags)
 _PORTS = struct.Struct("!HH")
+_seq_ack_flags = _SEQ_FLAGS.unpack_from
 VLAN_TAGS = frozenset((0x8100, 0x88A8, 0x9100))
 IPV6_EXTENSIONS = frozenset((0, 43, 60, 51))  # hop-by-hop, routing, destination options, AH
 IPV6_FRAGMENT = 44
@@ -228,7 +229,6 @@ class Analyzer:
         progress = self.progress
         sweep_every = self.sweep_every
         since_sweep = self._since_sweep
-        count = 0
         ts = 0.0
         try:
             for frame, ts, linktype, data, _origlen in records:
@@ -239,17 +239,18 @@ class Analyzer:
                 if since_sweep >= sweep_every:
                     since_sweep = 0
                     self._sweep(ts)
-                count += 1
-                if progress is not None and not count % PROGRESS_EVERY:
+                if progress is not None and not frame % PROGRESS_EVERY:
                     progress(self._done_bytes + state.bytes_read, self._total_bytes)
         except OSError as exc:
             records.close()
             state.problem(
-                f"read error at byte {state.bytes_read} after frame {count}: {exc.strerror or exc}",
+                f"read error at byte {state.bytes_read} after frame {state.packets}: {exc.strerror or exc}",
                 stops=True,
             )
             self._record_file(path, state)
-            raise InputError(f"{path}: read error after frame {count}: {exc.strerror or exc}") from None
+            raise InputError(
+                f"{path}: read error after frame {state.packets}: {exc.strerror or exc}"
+            ) from None
         finally:
             self._since_sweep = since_sweep
         if state.packets and not any(linktype_supported(lt) for lt in state.link_types):
@@ -294,6 +295,29 @@ class Analyzer:
 
     # -- decode ------------------------------------------------------------------------------
     def _packet(self, linktype: int, data: bytes, ts: float) -> None:
+        size = len(data)
+        if (
+            linktype == 1
+            and size >= 54
+            and data[12] == 8
+            and data[13] == 0
+            and data[14] == 0x45
+            and not (data[20] & 0x3F or data[21])
+        ):
+            # Ethernet II + IPv4 without options, not a fragment: most packets, decoded inline.
+            total = (data[16] << 8) | data[17]
+            end = 14 + total if 20 <= total <= size - 14 else size  # 0: segmentation offload
+            proto = data[23]
+            if proto == 6:
+                if end >= 54:
+                    self._tcp(data[26:38], data, 34, end, ts, 1, total or size - 14)
+                return
+            if proto == 17:
+                if end >= 42:
+                    ulen = (data[38] << 8) | data[39]
+                    body = data[42 : 34 + ulen] if 8 <= ulen <= end - 34 else data[42:end]
+                    self._udp(data[26:38], body, ts, data, 1, total or size - 14)
+                return
         if linktype == 1:
             if len(data) < 14:
                 return
@@ -594,7 +618,7 @@ class Analyzer:
         wire_len: int,
         frame: bytes | None = None,
     ) -> None:
-        seq, ack, off_flags = _SEQ_FLAGS.unpack_from(data, start + 4)
+        seq, ack, off_flags = _seq_ack_flags(data, start + 4)
         hlen = (off_flags >> 10) & 0x3C
         if hlen < 20:
             return
@@ -634,9 +658,10 @@ class Analyzer:
         conn.last_seen = ts
         conn.packets += 1
         conn.bytes += wire_len
-        direction, other = (
-            (conn.to_server, conn.to_client) if from_client else (conn.to_client, conn.to_server)
-        )
+        if from_client:
+            direction, other = conn.to_server, conn.to_client
+        else:
+            direction, other = conn.to_client, conn.to_server
         if other.ooo and off_flags & 0x10 and other.next_seq is not None:
             # The peer acknowledges bytes the capture never had: they are lost, stop waiting for them.
             rel = (ack - other.next_seq) & SEQ_MASK
