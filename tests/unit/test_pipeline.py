@@ -535,3 +535,29 @@ def test_struct_helpers_are_consistent() -> None:
     key = bytes([10, 0, 0, 1, 10, 0, 0, 2]) + struct.pack("!HH", 1111, 502)
     assert pipeline.reverse_key(key) == bytes([10, 0, 0, 2, 10, 0, 0, 1]) + struct.pack("!HH", 502, 1111)
     assert pipeline.reverse_key(pipeline.reverse_key(key)) == key
+
+
+# -- progress ---------------------------------------------------------------------------------
+def test_progress_is_fed_often_and_ends_at_the_total(tmp_path: Path) -> None:
+    from tests.bench.gen_pcap import generate
+
+    capture = generate(tmp_path / "mix.pcap", 70_000)
+    calls: list[tuple[int, int]] = []
+    analyzer = Analyzer(Registry([]), progress=lambda done, total: calls.append((done, total)))
+    analyzer.analyze_files([capture])
+    size = capture.stat().st_size
+    assert len(calls) >= 70_000 // pipeline.PROGRESS_EVERY  # at least every PROGRESS_EVERY packets
+    assert all(total == size for _done, total in calls)
+    assert [done for done, _ in calls] == sorted(done for done, _ in calls)
+    assert calls[-1] == (size, size)
+
+
+def test_progress_bar_only_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from icsaudit.cli.common import want_progress
+
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    assert want_progress(quiet=False) and not want_progress(quiet=True)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: False)
+    assert not want_progress(quiet=False)
