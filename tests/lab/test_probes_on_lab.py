@@ -1,0 +1,175 @@
+"""Proof on the lab: every probe against every scenario, judged by the devices' own journals.
+
+Per scenario (all faults on, background traffic off so that every journal line is ours):
+- zero write, control, program, mode or firmware requests reached any device;
+- devices in zones the scenario's site marks CSL 1-2 or safety, or lists as do-not-probe, received
+  nothing at all (their journals are empty), although they were handed to the prober;
+- every other device was probed and identified itself;
+- the configured packet-rate cap held, on the transcript and on the device journal timestamps.
+
+The scenario sites name no zone templates, so the profile would refuse every zone ("probe_allowed
+false"); here zones the site does not mark CSL 1-2 or safety get a probe-allowing template of their
+profile, which is what a facility would declare (see the report to the lead).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+import pytest
+
+pytestmark = pytest.mark.lab
+control = pytest.importorskip("icsaudit.lab.control")
+scenarios = pytest.importorskip("icsaudit.lab.scenarios")
+
+from icsaudit.engine.profiles import load_profile  # noqa: E402
+from icsaudit.engine.site import SiteModel  # noqa: E402
+from icsaudit.probes.evidence import build_evidence  # noqa: E402
+from icsaudit.probes.guard import Guard, TargetPolicy, Transcript  # noqa: E402
+from icsaudit.probes.registry import PortSpec  # noqa: E402
+from icsaudit.probes.run import declared_from_site, make_target, run_probes  # noqa: E402
+
+FORBIDDEN = {"write", "control", "program", "mode", "firmware"}
+RATE = 20.0
+LAB_PROBES = {
+    "modbus": "modbus",
+    "s7comm": "s7",
+    "enip": "enip",
+    "bacnet": "bacnet",
+    "opcua": "opcua",
+    "dnp3": "dnp3",
+    "iec104": "iec104",
+    "snmp": "snmp",
+    "telnet": "telnet",
+    "ftp": "ftp",
+    "http": "http",
+    "ssh": "ssh",
+    "vnc": "vnc",
+}
+
+
+def probing_site(scenario: Any) -> SiteModel:
+    """The scenario's site with a probe-allowing template on every zone it does not mark CSL 1-2 or safety."""
+    profile = load_profile(scenario.site.profile)
+    permissive = next(t for t in profile.zone_templates if t.probe_allowed and not t.safety and t.csl >= 3)
+    zones = []
+    for zone in scenario.site.zones:
+        marked = zone.safety or (zone.csl is not None and zone.csl <= 2)
+        zones.append(
+            msgspec.structs.replace(zone, template=zone.template or ("" if marked else permissive.id))
+        )
+    return SiteModel(msgspec.structs.replace(scenario.site, zones=zones), profile)
+
+
+def marked_refused(site: SiteModel, policy: TargetPolicy, address: str) -> bool:
+    rule = policy.refusal(address) or ""
+    return any(word in rule for word in ("CSL", "safety zone", "do-not-probe"))
+
+
+@pytest.fixture(scope="module", params=scenarios.scenario_ids())
+def probed_lab(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """One lab run per scenario, probed once; the tests below judge the same run."""
+    scenario = scenarios.load_scenario(request.param)
+    tmp_path = tmp_path_factory.mktemp(scenario.id)
+    root = tmp_path / "lab"
+    with control.running(scenario.id, list(scenario.faults), traffic=False, root=root) as state:
+        site = probing_site(scenario)
+        devices = state["devices"]
+        addresses = sorted({d["address"] for d in devices})
+        policy = TargetPolicy.from_site(site, ",".join(addresses))
+        hosts: dict[str, list[PortSpec]] = {}
+        for device in devices:
+            hosts.setdefault(device["address"], []).append(
+                PortSpec(device["port"], LAB_PROBES[device["protocol"]])
+            )
+        specs = {
+            s.name: s for s in scenario.devices + [d for f in scenario.faults.values() for d in f.devices]
+        }
+        declared = declared_from_site(site)
+        dnp3 = {
+            s.address: (int(s.options.get("dnp3_address", 10)),)
+            for s in specs.values()
+            if s.protocol == "dnp3"
+        }
+        community = {
+            s.address: str(s.options.get("community", "public"))
+            for s in specs.values()
+            if s.protocol == "snmp"
+        }
+
+        def make(ip: str, spec: PortSpec):
+            # the community stands for the credentials file a facility would give by path
+            return make_target(ip, spec, declared.get(ip), (1,), dnp3.get(ip, ()), community.get(ip))
+
+        transcript = Transcript(tmp_path / "transcript.jsonl")
+        guard = Guard(policy, rate=RATE, transcript=transcript)
+        report = run_probes(guard, hosts, make)
+        transcript.close()
+        journal = control.journal(root)
+    return {
+        "scenario": scenario,
+        "site": site,
+        "policy": policy,
+        "devices": devices,
+        "report": report,
+        "guard": guard,
+        "journal": journal,
+        "transcript": transcript,
+    }
+
+
+def test_no_forbidden_request_reached_any_device(probed_lab: dict[str, Any]) -> None:
+    journal = probed_lab["journal"]
+    policy, site = probed_lab["policy"], probed_lab["site"]
+    if any(not marked_refused(site, policy, d["address"]) for d in probed_lab["devices"]):
+        assert journal, "the probes reached no device"
+    forbidden = [r for r in journal if r["category"] in FORBIDDEN]
+    assert forbidden == []
+
+
+def test_marked_zones_received_nothing(probed_lab: dict[str, Any]) -> None:
+    policy, site = probed_lab["policy"], probed_lab["site"]
+    refused = {d["name"] for d in probed_lab["devices"] if marked_refused(site, policy, d["address"])}
+    reached = {r["device"] for r in probed_lab["journal"]}
+    assert refused & reached == set()
+    refusals = [r for r in probed_lab["transcript"].records if r["event"] == "refused"]
+    for device in probed_lab["devices"]:
+        if device["name"] in refused:
+            assert any(r["target"] == device["address"] for r in refusals)
+    connected = {
+        r["target"] for r in probed_lab["transcript"].records if r["event"] in ("connect", "request", "open")
+    }
+    assert connected.isdisjoint({d["address"] for d in probed_lab["devices"] if d["name"] in refused})
+    if probed_lab["scenario"].id in ("research-reactor", "chemical-sis"):
+        assert refused, "this scenario marks CSL 1-2 / safety zones: some devices must be refused"
+
+
+def test_every_allowed_device_was_probed_and_identified(probed_lab: dict[str, Any]) -> None:
+    policy, site = probed_lab["policy"], probed_lab["site"]
+    results = {(r.ip, r.port) for r in probed_lab["report"].results}
+    reached = {r["device"] for r in probed_lab["journal"]}
+    for device in probed_lab["devices"]:
+        if marked_refused(site, policy, device["address"]):
+            continue
+        assert device["name"] in reached or device["protocol"] in (
+            "ssh",
+            "vnc",
+            "ftp",
+        )  # listened to only, device["name"]
+        assert (device["address"], device["port"]) in results, (device["name"], probed_lab["report"].warnings)
+    evidence = build_evidence(probed_lab["report"].results, probed_lab["transcript"])
+    assert {i.ref.source for i in evidence.identities} <= set(evidence.capture.sources)
+    assert all(i.ref.file.endswith("transcript.jsonl") and i.ref.frame > 0 for i in evidence.identities)
+
+
+def test_rate_cap_held(probed_lab: dict[str, Any]) -> None:
+    sends = [r["ts"] for r in probed_lab["transcript"].records if r["event"] in ("connect", "request")]
+    if not sends:
+        assert probed_lab["journal"] == []  # everything refused (research reactor: all CSL 1-2)
+        return
+    gaps = [b - a for a, b in zip(sends, sends[1:], strict=False)]
+    assert min(gaps) >= (1 / RATE) * 0.98, min(gaps)
+    received = sorted(r["ts"] for r in probed_lab["journal"])
+    busiest = max(sum(1 for t in received if start <= t < start + 1.0) for start in received)
+    assert busiest <= RATE + 1, busiest
