@@ -17,6 +17,7 @@ import msgspec
 from icsaudit.evidence.model import (
     Capture,
     CaptureFile,
+    DecodeError,
     Event,
     Evidence,
     Flow,
@@ -27,7 +28,12 @@ from icsaudit.evidence.model import (
 )
 
 EVENTS_PER_KEY = 200  # events kept per (flow, kind, function); counts stay exact in flows
+MAX_EVENTS = 50_000  # events kept in all, as one analysis of all the captures would keep
 ERROR_SAMPLES = 50
+
+
+def error_sample_order(error: DecodeError) -> tuple:
+    return (error.file, error.frame, error.protocol, error.message)
 
 
 def ref_order(ref: Ref | None) -> tuple:
@@ -143,10 +149,10 @@ def merge_capture(a: Capture, b: Capture) -> Capture:
     protocols = dict(a.protocols)
     for name, stats in b.protocols.items():
         protocols[name] = merge_protocol_stats(protocols[name], stats) if name in protocols else stats
-    samples = sorted(
-        set(a.decode_error_samples) | set(b.decode_error_samples),
-        key=lambda e: (e.file, e.frame, e.protocol, e.message),
-    )[:ERROR_SAMPLES]
+    # A multiset, like the decode_errors count beside it: two parts never hold the same error.
+    samples = sorted((*a.decode_error_samples, *b.decode_error_samples), key=error_sample_order)[
+        :ERROR_SAMPLES
+    ]
     return Capture(
         files=[files[k] for k in sorted(files)],
         packets=a.packets + b.packets,
@@ -174,8 +180,11 @@ def _merge_keyed(items_a: Iterable, items_b: Iterable, key: str, combine) -> lis
     return [merged[k] for k in sorted(merged)]
 
 
-def cap_events(events: Iterable[Event], per_key: int = EVENTS_PER_KEY) -> list[Event]:
-    """Keep the earliest ``per_key`` events per (flow, kind, function): a total order, so merge stays associative."""
+def cap_events(
+    events: Iterable[Event], per_key: int = EVENTS_PER_KEY, max_events: int = MAX_EVENTS
+) -> list[Event]:
+    """Keep the earliest ``per_key`` events per (flow, kind, function) and ``max_events`` in all, by a
+    total order (the K smallest of a union: merging stays associative), as the recorder keeps them."""
     unique: dict[str, Event] = {}
     for event in events:
         known = unique.get(event.event_id)
@@ -188,19 +197,31 @@ def cap_events(events: Iterable[Event], per_key: int = EVENTS_PER_KEY) -> list[E
         if seen[group] < per_key:
             seen[group] += 1
             kept.append(event)
+            if len(kept) == max_events:
+                break
     return kept
 
 
-def merge_two(a: Evidence, b: Evidence) -> Evidence:
-    """Merge two evidence documents without rebuilding assets (see merge_evidence)."""
+def merge_two(
+    a: Evidence, b: Evidence, *, per_key: int = EVENTS_PER_KEY, max_events: int = MAX_EVENTS
+) -> Evidence:
+    """Merge two evidence documents without rebuilding assets (see merge_evidence).
+
+    Counters add, so the parts must be distinct observations (other captures, or other flow shares of
+    one capture: their common capture files count once); events the caps drop here are counted in
+    ``events_dropped``, as the recorder counts those it drops."""
+    capture = merge_capture(a.capture, b.capture)
+    candidates = {e.event_id for e in a.events} | {e.event_id for e in b.events}
+    events = cap_events((*a.events, *b.events), per_key, max_events)
+    capture.events_dropped += len(candidates) - len(events)
     return Evidence(
         schema_version=a.schema_version,
         generator=max(a.generator, b.generator),
-        capture=merge_capture(a.capture, b.capture),
+        capture=capture,
         flows=_merge_keyed(a.flows, b.flows, "flow_id", merge_flow),
         services=_merge_keyed(a.services, b.services, "service_id", merge_service),
         identities=_merge_keyed(a.identities, b.identities, "identity_id", merge_identity),
-        events=cap_events((*a.events, *b.events)),
+        events=events,
         assets=[],
     )
 

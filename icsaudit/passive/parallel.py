@@ -8,6 +8,9 @@ whose direction-independent share key falls in its share:
 
 - IPv4/IPv6: the unordered address pair. Not the ports: a non-first IP fragment has none, and the
   pair keeps every flow (client, server, transport, port, protocol) and its fragments in one share;
+- except BACnet/IP (UDP 47808): all of it in one share, because the BACnet dissector joins a device's
+  statements across its flows (its I-Am broadcast and its answers to each client). Known limit: a
+  BACnet/IP datagram cut in IP fragments goes by address pair, apart from its flow's whole datagrams;
 - ARP: the sender address (the ARP table and its conflict events are per address);
 - other EtherTypes: the unordered MAC pair and the EtherType (the layer-2 sessions' key).
 
@@ -20,7 +23,10 @@ What still couples shares, and how it is made split-independent (``SplitSafeReco
 - services are keyed by server endpoint, which many client pairs share: the banner and details are
   joined as ``merge_service`` does (longest banner, per-key maximum) instead of "first seen wins";
 - identities likewise keep the earliest statement (``merge_identity``) instead of the first arrival;
-- event ids number events within (flow, file, frame, kind, function), not by the recorder's length.
+- event ids number events within (flow, file, frame, kind, function), not by the recorder's length;
+- decode error samples are the smallest in the merge's order, not the first 50 to arrive;
+- a protocol's frame count restarts its "same frame" test in each file (frame numbers restart), and
+  PDUs delivered when a connection is closed (held segments) count no frame.
 Known limits (only under overload): the live-flow table cap, fragment/out-of-order byte caps, the
 50k event cap (merge keeps the earliest by time, the recorder the first arrivals) and the identity
 cap are per worker, so past them jobs=N can keep what jobs=1 evicted.
@@ -43,16 +49,26 @@ from typing import Any
 import msgspec
 
 from icsaudit.errors import InputError
-from icsaudit.evidence.merge import merge_identity, merge_service, merge_two
-from icsaudit.evidence.model import Event, Evidence, Identity, Service
+from icsaudit.evidence.merge import (
+    ERROR_SAMPLES,
+    error_sample_order,
+    merge_identity,
+    merge_service,
+    merge_two,
+)
+from icsaudit.evidence.model import CaptureFile, DecodeError, Event, Evidence, Identity, Service
 from icsaudit.ids import digest_id
 from icsaudit.passive.pipeline import VLAN_TAGS, Analyzer
+from icsaudit.passive.protocols.bacnet import PORTS as BACNET_PORTS
 from icsaudit.passive.session import MAX_IDENTITIES, Recorder
 
 Progress = Callable[[int, int], None]
 RAW_IP_LINKTYPES = frozenset((101, 12, 14, 228, 229))
 LOOPBACK_LINKTYPES = frozenset((0, 108))
 PROGRESS_POLL_S = 0.25
+# Dissectors that keep state across flows go whole to one share. BACnet joins what a device says
+# about itself over all its flows (I-Am broadcasts, ReadProperty answers) per recorder.
+CROSS_FLOW_UDP_PORTS = {port: b"bacnet" for port in BACNET_PORTS}
 
 
 # -- share keys --------------------------------------------------------------------------------
@@ -61,12 +77,23 @@ def _ip_pair(data: bytes, off: int, version: int) -> bytes:
         if len(data) < off + 20:
             return b""
         a, b = data[off + 12 : off + 16], data[off + 16 : off + 20]
+        udp = (
+            off + ((data[off] & 0x0F) << 2)
+            if data[off + 9] == 17 and not (data[off + 6] & 0x3F or data[off + 7])
+            else 0
+        )
     elif version == 6:
         if len(data) < off + 40:
             return b""
         a, b = data[off + 8 : off + 24], data[off + 24 : off + 40]
+        udp = off + 40 if data[off + 6] == 17 else 0
     else:
         return b""
+    if udp and len(data) >= udp + 4:
+        sport, dport = (data[udp] << 8) | data[udp + 1], (data[udp + 2] << 8) | data[udp + 3]
+        joined = CROSS_FLOW_UDP_PORTS.get(dport) or CROSS_FLOW_UDP_PORTS.get(sport)
+        if joined:
+            return joined
     return a + b if a <= b else b + a
 
 
@@ -160,6 +187,16 @@ class SplitSafeRecorder(Recorder):
             )
         super().add_event(event)
 
+    def error(self, protocol: str, message: str) -> None:
+        # Keep the smallest samples in the merge's order, not the first arrivals: then the samples of
+        # merged shares are the samples of the whole.
+        self.decode_errors += 1
+        samples = self.error_samples
+        samples.append(DecodeError(protocol=protocol, message=message, file=self.file, frame=self.frame))
+        if len(samples) >= 2 * ERROR_SAMPLES:
+            samples.sort(key=error_sample_order)
+            del samples[ERROR_SAMPLES:]
+
 
 class ShareAnalyzer(Analyzer):
     """An ``Analyzer`` that reads every packet but dissects only share ``share`` of ``shares``."""
@@ -172,9 +209,26 @@ class ShareAnalyzer(Analyzer):
         self.share = share
         self.shares = shares
 
+    def analyze_file(self, path: str | os.PathLike[str]) -> CaptureFile:
+        # Frame numbers restart in each file: a protocol's frame count must not take frame 7 of this
+        # file for frame 7 of the last one (Session.pdu compares frame numbers only).
+        for acc in self.recorder.protocols.values():
+            acc.last_frame = -1
+        return super().analyze_file(path)
+
     def _packet(self, linktype: int, data: bytes, ts: float) -> None:
         if self.shares == 1 or zlib.crc32(share_key(linktype, data)) % self.shares == self.share:
             super()._packet(linktype, data, ts)
+
+    def _close(self, conn: Any) -> None:
+        # Closing (idle sweep, finish) delivers held segments while the recorder points at whatever
+        # packet triggered it, often another share's: their PDUs count, their frame does not, or a
+        # protocol's frame count would depend on which share saw that packet.
+        accs = self.recorder.protocols
+        before = {name: (acc.frames, acc.last_frame) for name, acc in accs.items()}
+        super()._close(conn)
+        for name, acc in accs.items():
+            acc.frames, acc.last_frame = before.get(name, (0, -1))
 
     def finish(self) -> Evidence:
         evidence = super().finish()
