@@ -26,6 +26,7 @@ MAX_CONVERSATIONS = 200_000  # per protocol, for --stats-json; beyond it they ar
 # identity cap only bites on fuzzed or hostile traffic.
 MAX_EVENTS = 50_000
 MAX_IDENTITIES = 20_000
+MAX_IDENTITY_CALLS = 50_000  # distinct identity() calls remembered to skip repeats
 
 
 def flow_id_for(client_ip: str, server_ip: str, transport: str, server_port: int, protocol: str) -> str:
@@ -103,6 +104,7 @@ class Recorder:
         self._event_groups: Counter = Counter()
         self.events_dropped = 0
         self.identities_dropped = 0
+        self.identity_calls: set[tuple] = set()
         self.identities: dict[str, Identity] = {}
         self.services: dict[str, Service] = {}
         self.decode_errors = 0
@@ -322,6 +324,12 @@ class Session:
         protocol: str | None = None,
     ) -> None:
         rec = self.recorder
+        if (
+            len(rec.events) >= MAX_EVENTS
+            or rec._event_groups[(self.agg.flow_id, kind, function)] >= EVENTS_PER_KEY
+        ):
+            rec.events_dropped += 1  # decided before building the event: repeated writes cost nothing
+            return
         name = protocol or self.protocol
         ref = rec.ref(f"passive:{name}")
         self.recorder.add_event(
@@ -355,6 +363,15 @@ class Session:
         attributed to ``ip`` (default: the sender of the current packet)."""
         rec = self.recorder
         name = protocol or self.protocol
+        sender_ip = self.src_ip if ip is None else ip
+        sender_mac = self.src_mac if mac is None else mac
+        # Devices repeat the same identity in every reply: a call seen before changes nothing, and
+        # recognising it by repr is far cheaper than the canonical JSON below.
+        repeat = (name, sender_ip, sender_mac, confidence, repr(raw), repr(fields))
+        if repeat in rec.identity_calls:
+            return
+        if len(rec.identity_calls) < MAX_IDENTITY_CALLS:
+            rec.identity_calls.add(repeat)
         if raw is not None:
             key = json.dumps(raw, sort_keys=True, separators=(",", ":"))
             acc = rec.proto(name)
@@ -366,8 +383,6 @@ class Session:
         clean = {k: str(v).strip() for k, v in fields.items() if v is not None and str(v).strip() != ""}
         if not clean:
             return
-        sender_ip = self.src_ip if ip is None else ip
-        sender_mac = self.src_mac if mac is None else mac
         asset_id = sender_ip or sender_mac
         ident_id = digest_id(asset_id, name, json.dumps(clean, sort_keys=True))
         if ident_id in rec.identities:
