@@ -191,6 +191,12 @@ def probe(
     save_evidence(evidence, output)
     for warning in report.warnings:
         click.echo(f"warning: {warning}", err=True)
+    answered = {r.ip for r in report.results} | set(guard.backed_off)
+    for ip in sorted({ip for ip, _ in report.closed} - answered):
+        ports_closed = ",".join(str(p) for host, p in report.closed if host == ip)
+        click.echo(
+            f"warning: {ip}: unreachable or closed (ports {ports_closed}); recorded, run goes on", err=True
+        )
     if not quiet:
         for note in report.notes:
             click.echo(f"note: {note}", err=True)
