@@ -173,7 +173,8 @@ class Analyzer:
         )
         self.max_live_flows = max(2, max_live_flows)
         self.sweep_every = max(1, sweep_every)
-        self.conns: dict[bytes, Conn] = {}  # client key -> live connection (creation order)
+        # (transport, client key) -> live connection, in creation order (TCP and UDP may share a 4-tuple)
+        self.conns: dict[tuple[str, bytes], Conn] = {}
         self.tcp_index: dict[bytes, Conn] = {}  # both direction keys -> live TCP connection
         self.udp_index: dict[bytes, Conn] = {}
         self.l2: dict[tuple, Session] = {}
@@ -599,7 +600,7 @@ class Analyzer:
                     if client_is_src
                     else (mac_text(dst_mac), mac_text(src_mac))
                 )
-        self.conns[ckey] = conn
+        self.conns[(transport, ckey)] = conn
         index = self.tcp_index if transport == "tcp" else self.udp_index
         index[ckey] = conn
         index[skey] = conn
@@ -863,7 +864,7 @@ class Analyzer:
 
     # -- expiry ------------------------------------------------------------------------------
     def _close(self, conn: Conn) -> None:
-        self.conns.pop(conn.ckey, None)
+        self.conns.pop((conn.transport, conn.ckey), None)
         index = self.tcp_index if conn.transport == "tcp" else self.udp_index
         index.pop(conn.ckey, None)
         index.pop(conn.skey, None)

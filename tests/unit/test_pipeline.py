@@ -561,3 +561,13 @@ def test_progress_bar_only_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> Non
     assert want_progress(quiet=False) and not want_progress(quiet=True)
     monkeypatch.setattr(sys.stderr, "isatty", lambda: False)
     assert not want_progress(quiet=False)
+
+
+def test_tcp_and_udp_on_the_same_four_tuple_are_separate_flows(tmp_path: Path) -> None:
+    frames = [
+        ether(ipv4(CLIENT, SERVER, 17, udp(40000, TCP_PORT, b"udp-side"))),
+        *handshake(),
+        eth_tcp(1001, b"tcp-side"),
+    ]
+    _a, evidence = run(tmp_path, frames)
+    assert sorted((f.transport, f.packets) for f in evidence.flows) == [("tcp", 4), ("udp", 1)]
