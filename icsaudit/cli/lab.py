@@ -114,6 +114,33 @@ def run(scenario: str, faults: str, no_traffic: bool) -> None:
 
 
 @lab.command()
+@click.argument("scenario")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
+def site(scenario: str, output: Path) -> None:
+    """Write SCENARIO's site model (its `site:` mapping) as a site.yaml for `icsaudit assess --site`.
+
+    \b
+    Example:
+      icsaudit lab site water-chlorine -o site.yaml
+    """
+    import yaml
+
+    from icsaudit.jsonio import write_bytes_atomic
+    from icsaudit.lab.scenarios import lab_dir, load_scenario
+
+    load_scenario(scenario)  # validated (loopback only) before anything is written
+    path = (
+        Path(scenario)
+        if scenario.endswith((".yaml", ".yml"))
+        else lab_dir() / "scenarios" / f"{scenario}.yaml"
+    )
+    # The mapping as authored, not re-serialised from the model: no defaults appear as declarations.
+    raw = yaml.safe_load(path.read_text())["site"]
+    write_bytes_atomic(output, yaml.safe_dump(raw, sort_keys=False, allow_unicode=True).encode())
+    click.echo(f"wrote {output} (site {raw.get('name', '')}, profile {raw.get('profile', '')})")
+
+
+@lab.command()
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def status(fmt: str) -> None:
     """Show the running scenario: each device's name, address, port, protocol and identity.

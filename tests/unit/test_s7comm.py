@@ -141,6 +141,8 @@ def test_plc_stop_and_pi_services_are_mode_and_program_events():
         ("program", "program", "_INSE"),
     ]
     assert recorder.events[1].detail["argument"] == "C "
+    operations = [e.detail["operation"] for e in recorder.events]
+    assert operations == ["plc_stop", "start_program", "insert_block"]
     assert dict(session.agg.ops) == {"mode": 2, "program": 1}
 
 

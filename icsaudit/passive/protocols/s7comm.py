@@ -440,7 +440,8 @@ class S7commDissector(Dissector):
         if function == 0x28 or function == 0x29:
             service, argument = self._pi_service(param, function)
             prefix = next((p for p in PI_SERVICES if service.startswith(p)), None)
-            if prefix is not None:
+            # PLC stop also names P_PROGRAM; only a 0x28 PI service is refined by the name
+            if prefix is not None and function == 0x28:
                 detail["operation"], category = PI_SERVICES[prefix]
             detail["pi_service"] = service
             if argument:
