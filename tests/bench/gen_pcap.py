@@ -18,7 +18,7 @@ import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-VERSION = 2  # bump when the traffic changes, so cached bench files are regenerated
+VERSION = 3  # bump when the traffic changes, so cached bench files are regenerated
 CONCURRENT = 400  # conversations interleaved at any time
 PACKET_INTERVAL_US = 100  # 10k packets/s of capture time
 
@@ -382,11 +382,21 @@ MIX: list[tuple[str, int, str, int, Callable[[random.Random, int, int], Talk], t
 
 
 # -- framing --------------------------------------------------------------------------------------
+def peers_of(server: Host, name: str) -> list[Host]:
+    """The clients that talk to a server. OT traffic is stable: a field device answers its one or two
+    masters (SCADA server, historian, engineering station), so conversations repeat instead of
+    spreading over every host pair; IT services (DNS, HTTP) serve everyone."""
+    if name in ("dns", "http"):
+        return CLIENTS
+    number = int.from_bytes(server.ip, "big")
+    return [CLIENTS[number * 7 % len(CLIENTS)], CLIENTS[(number * 13 + 5) % len(CLIENTS)]]
+
+
 def _conversation(rng: random.Random, ephemeral: list[int]) -> Iterator[bytes]:
     """One TCP connection or UDP exchange, as finished Ethernet frames."""
     name, _weight, transport, port, talk, (low, high) = rng.choices(MIX, weights=[m[1] for m in MIX])[0]
-    client = rng.choice(CLIENTS)
-    server = rng.choice(SERVERS[name] if name in SERVERS else SERVERS["snmp"])
+    server = rng.choice(SERVERS[name])
+    client = rng.choice(peers_of(server, name))
     ephemeral[0] = ephemeral[0] + 1 if ephemeral[0] < 65000 else 20000
     sport = ephemeral[0]
     eth_cs = server.mac + client.mac + b"\x08\x00"
