@@ -89,13 +89,17 @@ def run_audit(
         )
     if opts.probe:
         step("probe")
-        probed, summary = _probe(opts, model)
-        parts.append(probed)
+        probed, summary, probe_warnings = _probe(opts, model)
+        if probed is not None:
+            parts.append(probed)
         stages.append(("probe", summary))
+        warnings.extend(probe_warnings)
     if opts.extra_evidence:
         from icsaudit.evidence import load_evidence
 
         parts.extend(load_evidence(p) for p in opts.extra_evidence)
+    if not parts:
+        raise InputError("no evidence: nothing was captured and nothing could be probed")
     evidence = merge_evidence(parts) if len(parts) > 1 else parts[0]
     evidence_path = save_evidence(evidence, out / "evidence.json")
 
@@ -177,12 +181,27 @@ def run_audit(
     )
 
 
-def _probe(opts: AuditOptions, model: Any) -> tuple[Evidence, str]:
-    """Safe identity probes of the zones the site and profile allow, through the guard."""
-    from icsaudit.probes.run import probe_site
+def _probe(opts: AuditOptions, model: Any) -> tuple[Evidence | None, str, list[str]]:
+    """Safe identity probes of the zones the site and profile allow, through the guard.
 
-    evidence, summary = probe_site(model, output_dir=opts.output, rate=opts.probe_rate)
-    return evidence, summary
+    A guard refusal of every target is an outcome to report, not a failure: the passive evidence stands.
+    """
+    from icsaudit.errors import SafetyRefusal
+    from icsaudit.probes.session import ProbeRequest, probe
+
+    request = ProbeRequest(
+        site_model=model, rate=opts.probe_rate, transcript=Path(opts.output) / "probe.transcript.jsonl"
+    )
+    try:
+        outcome = probe(request)
+    except SafetyRefusal as exc:
+        return (
+            None,
+            f"nothing probed: {exc.message}",
+            [f"probe: {exc.message}" + (f" ({exc.hint})" if exc.hint else "")],
+        )
+    save_evidence(outcome.evidence, Path(opts.output) / "probe-evidence.json")
+    return outcome.evidence, f"{outcome.summary()}; transcript {outcome.transcript}", outcome.warnings
 
 
 def _match_advisories(evidence: Evidence) -> tuple[list[dict[str, Any]] | None, str]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 
 import click
@@ -105,105 +104,70 @@ def probe(
       icsaudit probe --target 192.0.2.10,192.0.2.32/28 --ports 502,102,44818 --rate 5 -o ev.json
       icsaudit probe --target 192.0.2.10 --dry-run
     """
+    from icsaudit.evidence import save_evidence
     from icsaudit.probes import discover as discovery
-    from icsaudit.probes.guard import DEFAULT_RATE, Guard, TargetPolicy, Transcript, in_probe_window
-    from icsaudit.probes.registry import DEFAULT_PORTS, parse_ports
-    from icsaudit.probes.run import declared_from_site, make_target, plan_probes, run_probes
+    from icsaudit.probes.run import plan_probes
+    from icsaudit.probes.session import ProbeRequest, prepare
+    from icsaudit.probes.session import probe as run_probe
 
     if not site_path and not targets:
         raise InputError("nothing to probe", hint="--site site.yaml or --target ADDR[,CIDR...]")
     if not dry_run and output is None:
         raise InputError("no output file given", hint="-o probe-evidence.json (or --dry-run)")
     site_model = None
-    max_pps = None
     if site_path:
         from icsaudit.engine.site import parse_site
 
         site_model = parse_site(site_path)
-        policy = TargetPolicy.from_site(site_model, targets)
-        max_pps = site_model.profile.probe_policy.get("max_pps")
-        if not dry_run and not in_probe_window(site_model.site.probe_windows, dt.datetime.now()):
-            raise SafetyRefusal(
-                f"now is outside the site's probe windows ({', '.join(site_model.site.probe_windows)})",
-                hint="probe inside a window, or review the plan with --dry-run",
-            )
-    else:
-        policy = TargetPolicy.from_targets(targets or "")
-    rate = rate if rate is not None else DEFAULT_RATE
-    if max_pps and rate > max_pps:
-        click.echo(f"note: rate capped at {max_pps} packets/s by profile {site_model.profile.id}", err=True)
-        rate = float(max_pps)
-    specs = parse_ports(ports or DEFAULT_PORTS)
-    community = _community(snmp_credentials) if snmp_credentials else None
-    hosts, refused = policy.hosts()
-    for line in _refusal_lines(refused):
-        click.echo(f"refused: {line}", err=True)
-    if not hosts:
-        raise SafetyRefusal("no target left that may be probed", hint="see the refusals above")
-
     transcript_path = transcript or (output.with_name(output.stem + ".transcript.jsonl") if output else None)
-    log = Transcript(None if dry_run and transcript is None else transcript_path)
-    guard = Guard(policy, rate=rate, timeout=timeout, transcript=log)
-    declared = declared_from_site(site_model)
-
-    def make(ip, spec):
-        return make_target(ip, spec, declared.get(ip), unit_ids or (1,), dnp3_addresses, community)
-
-    plan_hosts = {ip: list(specs) for ip in hosts}
-    wide = any(net.num_addresses > 1 for net in policy.allowed)
-    use_discovery = discover_method in ("nmap", "connect") or (discover_method == "auto" and wide)
+    req = ProbeRequest(
+        site_model=site_model,
+        targets=targets,
+        ports=ports,
+        rate=rate,
+        timeout=timeout,
+        discover=discover_method,
+        unit_ids=unit_ids,
+        dnp3_addresses=dnp3_addresses,
+        snmp_community=_community(snmp_credentials) if snmp_credentials else None,
+        transcript=None if dry_run and transcript is None else transcript_path,
+    )
     if dry_run:
-        lines, notes = plan_probes(guard, plan_hosts, make)
-        if use_discovery:
-            tcp = sorted({s.port for s in specs if s.transport == "tcp"})
+        prep = prepare(req, dry_run=True)
+        for line in _refusal_lines(prep.refused):
+            click.echo(f"refused: {line}", err=True)
+        if not prep.hosts:
+            raise SafetyRefusal("no target left that may be probed", hint="see the refusals above")
+        lines, notes = plan_probes(prep.guard, {ip: list(prep.specs) for ip in prep.hosts}, prep.make)
+        wide = any(net.num_addresses > 1 for net in prep.policy.allowed)
+        if discover_method in ("nmap", "connect") or (discover_method == "auto" and wide):
+            tcp = sorted({s.port for s in prep.specs if s.transport == "tcp"})
             tool = "nmap" if discover_method != "connect" and discovery.nmap_available() else "connect scan"
             click.echo(
-                f"discovery ({tool}, {len(hosts)} hosts, tcp {','.join(map(str, tcp))}): "
-                f"{discovery.nmap_arguments(guard) if tool == 'nmap' else 'one paced connect per port'}"
+                f"discovery ({tool}, {len(prep.hosts)} hosts, tcp {','.join(map(str, tcp))}): "
+                f"{discovery.nmap_arguments(prep.guard) if tool == 'nmap' else 'one paced connect per port'}"
             )
         for rec in lines:
             click.echo(
                 f"{rec['target']}:{rec['port']}/{rec['transport']} {rec['protocol']:<7} "
                 f"{rec['hex'] or '(listen only)'}  {rec['purpose']}"
             )
-        for note in notes:
+        for note in prep.notes + notes:
             click.echo(f"note: {note}", err=True)
-        click.echo(f"{len(lines)} requests to {len(hosts)} hosts planned; nothing sent", err=True)
-        log.close()
+        click.echo(f"{len(lines)} requests to {len(prep.hosts)} hosts planned; nothing sent", err=True)
+        prep.log.close()
         return
 
-    if use_discovery:
-        tcp_ports = sorted({s.port for s in specs if s.transport == "tcp"})
-        open_ports = discovery.discover(
-            guard, hosts, tcp_ports, "auto" if discover_method == "auto" else discover_method
-        )
-        plan_hosts = {
-            ip: [s for s in specs if s.transport == "udp" or s.port in open_ports.get(ip, set())]
-            for ip in hosts
-        }
-        plan_hosts = {ip: s for ip, s in plan_hosts.items() if s}
-    report = _run_with_progress(guard, plan_hosts, make, want_progress(quiet), run_probes)
-    log.close()
-    from icsaudit.evidence import save_evidence
-    from icsaudit.probes.evidence import build_evidence
-
-    evidence = build_evidence(report.results, log)
-    save_evidence(evidence, output)
-    for warning in report.warnings:
+    outcome = run_probe(req, progress_factory=_progress_factory(want_progress(quiet)))
+    for line in _refusal_lines(outcome.refused):
+        click.echo(f"refused: {line}", err=True)
+    save_evidence(outcome.evidence, output)
+    for warning in outcome.warnings:
         click.echo(f"warning: {warning}", err=True)
-    answered = {r.ip for r in report.results} | set(guard.backed_off)
-    for ip in sorted({ip for ip, _ in report.closed} - answered):
-        ports_closed = ",".join(str(p) for host, p in report.closed if host == ip)
-        click.echo(
-            f"warning: {ip}: unreachable or closed (ports {ports_closed}); recorded, run goes on", err=True
-        )
     if not quiet:
-        for note in report.notes:
+        for note in outcome.notes:
             click.echo(f"note: {note}", err=True)
-    click.echo(
-        f"{len(report.results)} identities/banners from {len({r.ip for r in report.results})} hosts, "
-        f"{len(evidence.services)} services, {len(refused)} refused -> {output} (transcript {log.path})"
-    )
+    click.echo(f"{outcome.summary()} -> {output} (transcript {outcome.transcript})")
 
 
 def _community(path: Path) -> str:
@@ -233,23 +197,33 @@ def _refusal_lines(refused: list[tuple[str, str]]) -> list[str]:
     return [f"{count} addresses: {rule}" for rule, count in by_rule.items()]
 
 
-def _run_with_progress(guard, plan_hosts, make, enabled, run_probes):
-    total = sum(len(s) for s in plan_hosts.values())
+def _progress_factory(enabled: bool):
+    """A rich progress bar over the planned probes (stderr), or None when not wanted."""
     if not enabled:
-        return run_probes(guard, plan_hosts, make)
+        return None
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    with Progress(
-        TextColumn("[bold]probing"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=Console(stderr=True),
-        transient=True,
-    ) as progress:
+    def factory(total: int):
+        progress = Progress(
+            TextColumn("[bold]probing"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=Console(stderr=True),
+            transient=True,
+        )
+        progress.start()
         task = progress.add_task("probing", total=total)
-        return run_probes(guard, plan_hosts, make, progress=lambda: progress.advance(task))
+
+        def advance() -> None:
+            progress.advance(task)
+            if progress.tasks[0].finished:
+                progress.stop()
+
+        return advance
+
+    return factory
 
 
 COMMANDS = [probe]

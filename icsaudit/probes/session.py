@@ -1,0 +1,149 @@
+"""One probe run as a library call: policy → guard → (discovery) → identity probes → evidence.
+
+`icsaudit probe` and `icsaudit audit --probe` both call ``probe``; the CLI only parses and prints.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from icsaudit.errors import SafetyRefusal
+from icsaudit.evidence.model import Evidence
+
+
+@dataclass
+class ProbeRequest:
+    site_model: Any = None  # icsaudit.engine.site.SiteModel
+    targets: str | None = None  # "ADDR[,CIDR...]" (narrows the site's allowlist when both are given)
+    ports: str | None = None
+    rate: float | None = None
+    timeout: float = 2.0
+    discover: str = "auto"  # auto | nmap | connect | none
+    unit_ids: tuple[int, ...] = ()
+    dnp3_addresses: tuple[int, ...] = ()
+    snmp_community: str | None = None
+    transcript: Path | None = None
+    check_window: bool = True
+    now: dt.datetime | None = None
+
+
+@dataclass
+class ProbeOutcome:
+    evidence: Evidence
+    transcript: Path | None
+    results: int
+    hosts_answered: int
+    refused: list[tuple[str, str]]
+    warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    rate: float = 0.0
+
+    def summary(self) -> str:
+        return (
+            f"{self.results} identities/banners from {self.hosts_answered} hosts, "
+            f"{len(self.evidence.services)} services, {len(self.refused)} targets refused by the guard"
+        )
+
+
+@dataclass
+class Prepared:
+    guard: Any
+    policy: Any
+    log: Any
+    hosts: list[str]
+    refused: list[tuple[str, str]]
+    specs: list[Any]
+    make: Callable
+    rate: float
+    notes: list[str]
+
+
+def prepare(req: ProbeRequest, dry_run: bool = False) -> Prepared:
+    """Build the guard and the target list; raise SafetyRefusal when nothing may be probed."""
+    from icsaudit.probes.guard import DEFAULT_RATE, Guard, TargetPolicy, Transcript, in_probe_window
+    from icsaudit.probes.registry import DEFAULT_PORTS, parse_ports
+    from icsaudit.probes.run import declared_from_site, make_target
+
+    notes: list[str] = []
+    model = req.site_model
+    max_pps = None
+    if model is not None:
+        policy = TargetPolicy.from_site(model, req.targets)
+        max_pps = model.profile.probe_policy.get("max_pps")
+        windows = model.site.probe_windows
+        if req.check_window and not dry_run and not in_probe_window(windows, req.now or dt.datetime.now()):
+            raise SafetyRefusal(
+                f"now is outside the site's probe windows ({', '.join(windows)})",
+                hint="probe inside a window, or review the plan with --dry-run",
+            )
+    else:
+        policy = TargetPolicy.from_targets(req.targets or "")
+    rate = req.rate if req.rate is not None else DEFAULT_RATE
+    if max_pps and rate > max_pps:
+        notes.append(f"rate capped at {max_pps} packets/s by profile {model.profile.id}")
+        rate = float(max_pps)
+    specs = parse_ports(req.ports or DEFAULT_PORTS)
+    hosts, refused = policy.hosts()
+    log = Transcript(req.transcript)
+    guard = Guard(policy, rate=rate, timeout=req.timeout, transcript=log)
+    declared = declared_from_site(model)
+
+    def make(ip, spec):
+        return make_target(
+            ip, spec, declared.get(ip), req.unit_ids or (1,), req.dnp3_addresses, req.snmp_community
+        )
+
+    return Prepared(guard, policy, log, list(hosts), refused, list(specs), make, rate, notes)
+
+
+def probe(
+    req: ProbeRequest, progress_factory: Callable[[int], Callable[[], None] | None] | None = None
+) -> ProbeOutcome:
+    """Run discovery (when the allowlist is wider than single hosts) and the identity probes."""
+    from icsaudit.probes import discover as discovery
+    from icsaudit.probes.evidence import build_evidence
+    from icsaudit.probes.run import run_probes
+
+    prep = prepare(req)
+    if not prep.hosts:
+        prep.log.close()
+        raise SafetyRefusal(
+            "no target left that may be probed",
+            hint="; ".join(f"{ip}: {why}" for ip, why in prep.refused[:5]) or None,
+        )
+    guard, specs = prep.guard, prep.specs
+    plan_hosts = {ip: list(specs) for ip in prep.hosts}
+    wide = any(net.num_addresses > 1 for net in prep.policy.allowed)
+    if req.discover in ("nmap", "connect") or (req.discover == "auto" and wide):
+        tcp_ports = sorted({s.port for s in specs if s.transport == "tcp"})
+        open_ports = discovery.discover(guard, prep.hosts, tcp_ports, req.discover)
+        plan_hosts = {
+            ip: [s for s in specs if s.transport == "udp" or s.port in open_ports.get(ip, set())]
+            for ip in prep.hosts
+        }
+        plan_hosts = {ip: s for ip, s in plan_hosts.items() if s}
+    progress = progress_factory(sum(len(s) for s in plan_hosts.values())) if progress_factory else None
+    try:
+        report = run_probes(guard, plan_hosts, prep.make, progress=progress)
+    finally:
+        prep.log.close()
+    evidence = build_evidence(report.results, prep.log)
+    warnings = list(report.warnings)
+    answered = {r.ip for r in report.results} | set(guard.backed_off)
+    for ip in sorted({ip for ip, _ in report.closed} - answered):
+        closed = ",".join(str(p) for host, p in report.closed if host == ip)
+        warnings.append(f"{ip}: unreachable or closed (ports {closed}); recorded, run goes on")
+    return ProbeOutcome(
+        evidence=evidence,
+        transcript=prep.log.path,
+        results=len(report.results),
+        hosts_answered=len({r.ip for r in report.results}),
+        refused=prep.refused,
+        warnings=warnings,
+        notes=prep.notes + list(report.notes),
+        rate=prep.rate,
+    )
