@@ -24,7 +24,7 @@ from icsaudit.passive.parallel import (
 from tests.bench import gen_pcap
 
 REPO = Path(__file__).resolve().parents[2]
-OUT = REPO / "bench-out"
+OUT = REPO / "bench-out" / "parallel"  # own directory: the main bench prunes stale captures in bench-out
 PACKETS = 300_000
 FILES = 4
 PROJECTED = (2, 4, 8)
@@ -35,6 +35,7 @@ Row = tuple[str, str]
 def _capture(packets: int, seed: int = 1) -> Path:
     path = OUT / f"ics-mix-v{gen_pcap.VERSION}-s{seed}-{packets}.pcap"
     if not path.exists():
+        OUT.mkdir(parents=True, exist_ok=True)
         gen_pcap.generate(path, packets, seed)
     return path
 
@@ -58,8 +59,12 @@ def _wall(run: Callable[[], object]) -> float:
 
 def _cpu_of_part(part: Part) -> tuple[float, bytes]:
     start = time.process_time()
-    encoded = encode_partial(analyze_part(part))
-    return time.process_time() - start, encoded
+    partial = analyze_part(part)
+    encoded = encode_partial(partial)
+    cpu = time.process_time() - start
+    if partial.failures:
+        raise RuntimeError(partial.failures[0].message)
+    return cpu, encoded
 
 
 def bench_parallel(packets: int = PACKETS) -> list[Row]:
