@@ -43,13 +43,17 @@ def load_schema() -> dict[str, Any]:
     return json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
 
 
-def validation_errors(document: Any, limit: int = 20) -> list[str]:
-    """Schema violations of a decoded JSON document, each as 'path: message' (empty when valid)."""
+@cache
+def _validator():
     from jsonschema import Draft202012Validator
 
-    validator = Draft202012Validator(load_schema())
+    return Draft202012Validator(load_schema())
+
+
+def validation_errors(document: Any, limit: int = 20) -> list[str]:
+    """Schema violations of a decoded JSON document, each as 'path: message' (empty when valid)."""
     errors = []
-    for error in sorted(validator.iter_errors(document), key=lambda e: list(map(str, e.absolute_path))):
+    for error in sorted(_validator().iter_errors(document), key=lambda e: list(map(str, e.absolute_path))):
         where = "/".join(str(p) for p in error.absolute_path) or "(root)"
         errors.append(f"{where}: {error.message}")
         if len(errors) >= limit:

@@ -305,7 +305,7 @@ def _encode(evidence: Evidence) -> bytes:
     return msgspec.json.encode(evidence, order="sorted")
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(evidences(), evidences(), evidences())
 def test_merge_is_associative_and_commutative(a: Evidence, b: Evidence, c: Evidence) -> None:
     left = merge_evidence([merge_evidence([a, b]), c])
