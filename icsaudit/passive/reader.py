@@ -53,6 +53,9 @@ PCAPNG_SHB = b"\x0a\x0d\x0d\x0a"
 PCAPNG_BOM_LE = b"\x4d\x3c\x2b\x1a"
 PCAPNG_BOM_BE = b"\x1a\x2b\x3c\x4d"
 
+# Smallest valid length of the blocks we read (header, fixed fields, trailer), by block type.
+_MIN_BLOCK = {0x0A0D0D0A: 28, 1: 20, 2: 32, 3: 16, 6: 32}
+
 Record = tuple[int, float, int, bytes, int]  # (frame, ts, linktype, data, orig_len)
 
 
@@ -331,6 +334,13 @@ def _iter_pcapng(window: _Chunked, state: ReadState) -> Iterator[Record]:
                 )
                 break
             block_offset = window.offset
+            if block_len < _MIN_BLOCK.get(block_type, 12):
+                state.problem(
+                    f"corrupt block at byte {block_offset} (after frame {frame}): type {block_type} "
+                    f"cannot be {block_len} bytes long; stopped reading there",
+                    stops=True,
+                )
+                break
             body = pos + 8
             end = pos + block_len - 4
             window.pos = pos + block_len

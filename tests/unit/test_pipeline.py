@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import ClassVar
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from icsaudit.evidence.model import Evidence
 from icsaudit.passive import pipeline
@@ -571,3 +573,38 @@ def test_tcp_and_udp_on_the_same_four_tuple_are_separate_flows(tmp_path: Path) -
     ]
     _a, evidence = run(tmp_path, frames)
     assert sorted((f.transport, f.packets) for f in evidence.flows) == [("tcp", 4), ("udp", 1)]
+
+
+# -- robustness -------------------------------------------------------------------------------
+_PREFIXES = [
+    ether(ipv4(CLIENT, SERVER, 6, tcp(40000, 502, 1, b"\x00\x01\x00\x00\x00\x06\x01\x03\x00\x00\x00\x01"))),
+    ether(ipv4(CLIENT, SERVER, 17, udp(40000, 47808, b"\x81\x0a\x00\x11\x01\x04"))),
+    ether(ipv6(CLIENT6, SERVER6, 6, tcp(40000, 102, 1, b"\x03\x00\x00\x16")), ETH_IPV6),
+    ether(ipv4(CLIENT, SERVER, 17, udp(1, 2, b"x" * 40), flags=0x2000)),
+    ether(b"\x00" * 28, 0x0806),
+]
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.sampled_from([1, 0, 101, 108, 113, 228, 229, 276]),
+    st.sampled_from(range(len(_PREFIXES))),
+    st.integers(0, 120),
+    st.binary(max_size=80),
+    st.lists(st.tuples(st.integers(0, 200), st.integers(0, 255)), max_size=6),
+)
+def test_malformed_packets_never_raise(
+    linktype: int, prefix: int, keep: int, tail: bytes, flips: list[tuple[int, int]]
+) -> None:
+    from icsaudit.passive.protocols import default_registry
+
+    frame = bytearray(_PREFIXES[prefix][:keep] + tail)
+    for position, value in flips:
+        if frame:
+            frame[position % len(frame)] = value
+    for registry in (Registry([Probe]), default_registry()):
+        analyzer = Analyzer(registry)
+        analyzer.recorder.frame = 1
+        analyzer._packet(linktype, bytes(frame), 1.0)
+        analyzer._packet(linktype, bytes(frame[::-1]), 2.0)
+        analyzer.finish()

@@ -6,6 +6,8 @@ import hashlib
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from icsaudit.errors import InputError
 from icsaudit.passive import reader
@@ -192,3 +194,44 @@ def test_missing_file_and_directory(tmp_path: Path) -> None:
         open_capture(tmp_path / "nope.pcap")
     with pytest.raises(InputError, match="is a directory"):
         open_capture(tmp_path)
+
+
+def _valid_pcapng() -> bytes:
+    ng = Pcapng().section().interface(1, tsresol=9).interface(101)
+    for i in range(6):
+        ng.epb(i % 2, i * 1000, bytes([i]) * (20 + i))
+    return ng.spb(b"s" * 30).obsolete_pb(0, 7, b"p" * 25).unknown().bytes()
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.sampled_from(["pcap", "pcapng"]),
+    st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 255)), min_size=1, max_size=8),
+    st.integers(0, 400),
+)
+def test_mutated_captures_never_crash_the_reader(
+    tmp_path_factory, kind: str, flips: list[tuple[int, int]], cut: int
+) -> None:
+    data = bytearray(
+        _valid_pcapng() if kind == "pcapng" else pcap([(float(i), bytes([i]) * (30 + i)) for i in range(8)])
+    )
+    for position, value in flips:
+        data[position % len(data)] = value
+    data = data[: len(data) - cut % len(data)]
+    path = tmp_path_factory.mktemp("fuzz") / f"f.{kind}"
+    path.write_bytes(bytes(data))
+    try:
+        state, records = open_capture(path)
+    except InputError:
+        return
+    frames = list(records)  # never raises: problems are recorded
+    assert state.packets == len(frames)
+    assert state.complete or state.problems
+
+
+def test_pcapng_block_too_short_for_its_type(tmp_path: Path) -> None:
+    ng = Pcapng().section().interface(1).epb(0, 1, b"a" * 20)
+    ng.blocks.append(bytes.fromhex("060000000c0000000c000000"))  # an EPB of 12 bytes, at the very end
+    state, got = _read(_write(tmp_path, "short.pcapng", ng.bytes()))
+    assert len(got) == 1 and not state.complete
+    assert "type 6 cannot be 12 bytes long" in state.problems[0]
