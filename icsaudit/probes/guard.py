@@ -14,11 +14,16 @@ Probe modules never open sockets: they ask the Guard for a GuardedConnection, an
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 import json
+import math
+import os
+import selectors
 import socket
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +36,7 @@ DEFAULT_RATE = 10.0  # packets (connection attempts + requests) per second, for 
 MIN_TIMEOUT = 2.0
 MAX_REPLY = 65536  # a reply larger than this is garbage: the target is backed off
 MAX_HOSTS = 4096  # widest allowlist expanded into single addresses (a /20)
+BURST_GAP = 0.002  # least time between two sends inside a burst (at most 500 packets/s on the wire)
 
 FrameLength = Callable[
     [bytes], int | None
@@ -158,25 +164,47 @@ def zone_rule(zone: Any, profile: Any) -> str:
 
 # --------------------------------------------------------------------------------------------- pacing
 class RateLimiter:
-    """A global cap: consecutive sends start at least 1/rate seconds apart (the first goes at once).
+    """The global cap: at most ``rate`` sends in any 1-s window (below 1/s: one send per 1/rate s).
+
+    The cap is a sliding window, not strict 1/rate spacing: the sends a second allows may leave as a
+    short burst, so a probe's round trips are not each delayed by a whole slot, while no 1-s window
+    ever holds more than the cap (the test of a cap is a count per second, on the transcript and on
+    the devices' journals). Inside a burst consecutive sends still stay BURST_GAP apart, and each
+    target has at most one request outstanding (GuardedConnection), so no device sees a flood.
 
     The send itself runs under the lock, so no other thread slips a packet in between: the transcript
     timestamps (taken just before each send) prove the cap."""
 
-    def __init__(self, rate: float) -> None:
+    def __init__(
+        self,
+        rate: float,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         if not rate > 0:
             raise InputError(f"rate {rate} must be a positive number of packets per second")
-        self.interval = 1.0 / rate
-        self._next = 0.0
+        self.per_window = max(1, math.floor(rate))  # a fractional rate rounds down: the cap is a count
+        self.window = max(1.0, 1.0 / rate)
+        self.gap = min(BURST_GAP, self.window / self.per_window)
+        self._sent: deque[float] = deque(maxlen=self.per_window)  # times of the last per_window sends
+        self._clock, self._sleep = clock, sleep
         self._lock = threading.Lock()
 
     def paced(self, send: Callable[[], Any]) -> Any:
         with self._lock:
-            delay = self._next - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
-            self._next = time.monotonic() + self.interval
-            return send()
+            start = self._clock()
+            if self._sent:
+                start = max(start, self._sent[-1] + self.gap)
+            if len(self._sent) == self.per_window:  # the send per_window sends ago must leave the window
+                start = max(start, self._sent[0] + self.window)
+            while (delay := start - self._clock()) > 0:
+                self._sleep(delay)
+            try:
+                return send()
+            finally:
+                # stamped when the send has returned: the packet left before this, so the spacing
+                # of the next sends holds on the wire and on the transcript, not only at slot starts
+                self._sent.append(self._clock())
 
 
 # --------------------------------------------------------------------------------------------- transcript
@@ -324,25 +352,35 @@ class Guard:
             self.transcript.record(event="open", target=ip, port=port, transport="udp", probe=probe)
             return GuardedConnection(self, sock, ip, port, transport, probe)
         lines: list[int] = []
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setblocking(False)
 
-        def connect() -> socket.socket:
+        def connect() -> int:
             lines.append(
                 self.transcript.record(event="connect", target=ip, port=port, transport="tcp", probe=probe)
             )
-            return socket.create_connection((ip, port), timeout=self.timeout)
+            return sock.connect_ex((ip, port))  # the SYN leaves now, inside the paced slot
 
         try:
-            sock = self.rate.paced(connect)
+            # Only the SYN runs under the rate lock; the handshake is awaited outside it, so a target
+            # that never answers holds up its own thread for the timeout, not every other target's.
+            _handshake(sock, self.rate.paced(connect), self.timeout)
         except ConnectionRefusedError:
+            sock.close()
             self.transcript.record(
                 event="closed", target=ip, port=port, probe=probe, note="connection refused"
             )
             raise ProbeStopped(f"{ip}:{port}/tcp closed", closed_port=True) from None
         except OSError as exc:
+            sock.close()
             note = "connect timeout" if isinstance(exc, TimeoutError) else f"connect failed: {exc}"
             self.transcript.record(event="unreachable", target=ip, port=port, probe=probe, note=note)
             self.backoff(ip, note, port, probe)
             raise ProbeStopped(f"{ip}:{port}/tcp unreachable ({note})") from None
+        except BaseException:
+            sock.close()
+            raise
+        sock.settimeout(self.timeout)
         self.transcript.records[lines[0] - 1]["connected"] = True
         return GuardedConnection(self, sock, ip, port, transport, probe)
 
@@ -358,6 +396,21 @@ class Guard:
     def _release(self, ip: str) -> None:
         with self._lock:
             self._busy.discard(ip)
+
+
+def _handshake(sock: socket.socket, started: int, timeout: float) -> None:
+    """Finish a non-blocking connect whose connect_ex returned ``started``; raise OSError (refused,
+    unreachable) or TimeoutError as a blocking connect would."""
+    if started not in (0, errno.EINPROGRESS):
+        raise OSError(started, os.strerror(started))  # OSError picks the subclass (ConnectionRefusedError)
+    if started == errno.EINPROGRESS:
+        with selectors.DefaultSelector() as selector:
+            selector.register(sock, selectors.EVENT_WRITE)
+            if not selector.select(timeout):
+                raise TimeoutError("timed out")
+    error = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+    if error:
+        raise OSError(error, os.strerror(error))
 
 
 class GuardedConnection:

@@ -26,9 +26,10 @@ scenarios = pytest.importorskip("icsaudit.lab.scenarios")
 from icsaudit.engine.profiles import load_profile  # noqa: E402
 from icsaudit.engine.site import SiteModel  # noqa: E402
 from icsaudit.probes.evidence import build_evidence  # noqa: E402
-from icsaudit.probes.guard import Guard, TargetPolicy, Transcript  # noqa: E402
+from icsaudit.probes.guard import BURST_GAP, Guard, TargetPolicy, Transcript  # noqa: E402
 from icsaudit.probes.registry import PortSpec  # noqa: E402
 from icsaudit.probes.run import declared_from_site, make_target, run_probes  # noqa: E402
+from tests.unit.test_probe_fakes import busiest_second  # noqa: E402
 
 FORBIDDEN = {"write", "control", "program", "mode", "firmware"}
 RATE = 20.0
@@ -168,8 +169,9 @@ def test_rate_cap_held(probed_lab: dict[str, Any]) -> None:
     if not sends:
         assert probed_lab["journal"] == []  # everything refused (research reactor: all CSL 1-2)
         return
-    gaps = [b - a for a, b in zip(sends, sends[1:], strict=False)]
-    assert min(gaps) >= (1 / RATE) * 0.98, min(gaps)
-    received = sorted(r["ts"] for r in probed_lab["journal"])
-    busiest = max(sum(1 for t in received if start <= t < start + 1.0) for start in received)
-    assert busiest <= RATE + 1, busiest
+    # the cap is a count per second (sends may leave as a burst): timestamps are taken inside each
+    # paced slot, a few ms allow for the wall clock against the limiter's monotonic one
+    assert busiest_second(sends, 1.0 - 0.005) <= RATE, sends
+    assert min(b - a for a, b in zip(sends, sends[1:], strict=False)) >= BURST_GAP * 0.9
+    received = [r["ts"] for r in probed_lab["journal"]]
+    assert busiest_second(received) <= RATE + 1  # device-side receive times jitter by a packet

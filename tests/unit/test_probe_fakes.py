@@ -122,3 +122,10 @@ def modbus_identity_reply(request: bytes, objects: dict[int, bytes] | None = Non
     )
     pdu = bytes((request[6],)) + body
     return request[:4] + len(pdu).to_bytes(2, "big") + pdu
+
+
+def busiest_second(times: list[float], window: float = 1.0) -> int:
+    """Most timestamps in any half-open window of ``window`` seconds (each starting at a timestamp):
+    what a packets-per-second cap promises."""
+    times = sorted(times)
+    return max((sum(1 for t in times if start <= t < start + window) for start in times), default=0)
