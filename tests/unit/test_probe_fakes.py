@@ -129,3 +129,25 @@ def busiest_second(times: list[float], window: float = 1.0) -> int:
     what a packets-per-second cap promises."""
     times = sorted(times)
     return max((sum(1 for t in times if start <= t < start + window) for start in times), default=0)
+
+
+class HandshakeBlackhole:
+    """A port whose SYNs go unanswered, like a filtered port: a listener with a zero backlog that
+    never accepts, its queue filled by connections of its own (later SYNs are dropped)."""
+
+    def __init__(self, address: str) -> None:
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._sock.bind((address, 0))
+        self._sock.listen(0)
+        self.address, self.port = self._sock.getsockname()
+        self._fill = []
+        for _ in range(3):
+            filler = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            filler.setblocking(False)
+            filler.connect_ex((address, self.port))
+            self._fill.append(filler)
+        time.sleep(0.1)  # let the fillers' handshakes take the queue
+
+    def close(self) -> None:
+        for sock in [*self._fill, self._sock]:
+            sock.close()

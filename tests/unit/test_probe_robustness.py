@@ -12,7 +12,12 @@ import pytest
 from icsaudit.probes.guard import Guard, TargetPolicy
 from icsaudit.probes.registry import parse_ports
 from icsaudit.probes.run import make_target, run_probes
-from tests.unit.test_probe_fakes import FakeTcpDevice, FakeUdpDevice
+from tests.unit.test_probe_fakes import (
+    FakeTcpDevice,
+    FakeUdpDevice,
+    HandshakeBlackhole,
+    modbus_identity_reply,
+)
 
 
 def garbage(_request: bytes) -> bytes:
@@ -127,4 +132,28 @@ def test_closed_and_unreachable_ports_are_recorded_and_the_run_goes_on() -> None
         assert "127.0.62.42" not in guard.backed_off  # a closed port is not a device error
         assert len(device.requests) == 1
     finally:
+        device.close()
+
+
+def test_a_handshake_that_never_completes_holds_up_only_its_own_target() -> None:
+    """The SYN is paced under the global rate lock, the handshake is awaited outside it: while one
+    target's connect waits out its timeout, the other target is probed to the end."""
+    hole = HandshakeBlackhole("127.0.61.90")
+    device = FakeTcpDevice("127.0.61.91", modbus_identity_reply)
+    try:
+        guard = Guard(TargetPolicy.from_targets("127.0.61.90,127.0.61.91"), rate=50)
+        hosts = {
+            hole.address: parse_ports(f"{hole.port}:modbus"),
+            device.address: parse_ports(f"{device.port}:modbus"),
+        }
+        report = run_probes(guard, hosts, lambda ip, spec: make_target(ip, spec, None, (1,), (), None))
+        assert [r.ip for r in report.results] == [device.address]
+        assert guard.backed_off == {hole.address: "connect timeout"}
+        records = guard.transcript.records
+        gave_up = next(r["line"] for r in records if r["event"] == "unreachable")
+        done = [r["line"] for r in records if r["target"] == device.address and r["event"] == "close"]
+        assert done and done[0] < gave_up  # the identified device finished while the other one waited
+        assert len(device.requests) == 2  # basic and regular objects, unaffected
+    finally:
+        hole.close()
         device.close()
