@@ -172,9 +172,25 @@ def bench_passive_memory(ctx: Context) -> list[Row]:
     return rows
 
 
+def _pairs(module: str, function: str) -> Callable[[Context], list[Row]]:
+    """Adapt a bench that returns (label, value) pairs (engine, advisories, probes, parallel)."""
+
+    def section(_ctx: Context) -> list[Row]:
+        import importlib
+
+        rows = getattr(importlib.import_module(module), function)()
+        return [(str(label), str(value), "", "", "") for label, value in rows]
+
+    return section
+
+
 SECTIONS: list[tuple[str, Callable[[Context], list[Row]]]] = [
     ("passive-speed", bench_passive_speed),
     ("passive-memory", bench_passive_memory),
+    ("parallel", _pairs("tests.bench.bench_parallel", "bench_parallel")),
+    ("engine", _pairs("tests.bench.bench_engine", "bench_engine")),
+    ("advisories", _pairs("tests.bench.bench_advisories", "bench_advisories")),
+    ("probes", _pairs("tests.bench.bench_probes", "bench_probes")),
 ]
 
 
