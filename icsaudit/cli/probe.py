@@ -138,13 +138,14 @@ def probe(
             click.echo(f"refused: {line}", err=True)
         if not prep.hosts:
             raise SafetyRefusal("no target left that may be probed", hint="see the refusals above")
-        lines, notes = plan_probes(prep.guard, {ip: list(prep.specs) for ip in prep.hosts}, prep.make)
+        lines, notes = plan_probes(prep.guard, prep.host_specs, prep.make)
         wide = any(net.num_addresses > 1 for net in prep.policy.allowed)
-        if discover_method in ("nmap", "connect") or (discover_method == "auto" and wide):
-            tcp = sorted({s.port for s in prep.specs if s.transport == "tcp"})
+        sweep = [ip for ip in prep.hosts if ip not in prep.declared_hosts]
+        if sweep and (discover_method in ("nmap", "connect") or (discover_method == "auto" and wide)):
+            tcp = sorted({s.port for ip in sweep for s in prep.host_specs[ip] if s.transport == "tcp"})
             tool = "nmap" if discover_method != "connect" and discovery.nmap_available() else "connect scan"
             click.echo(
-                f"discovery ({tool}, {len(prep.hosts)} hosts, tcp {','.join(map(str, tcp))}): "
+                f"discovery ({tool}, {len(sweep)} hosts, tcp {','.join(map(str, tcp))}): "
                 f"{discovery.nmap_arguments(prep.guard) if tool == 'nmap' else 'one paced connect per port'}"
             )
         for rec in lines:

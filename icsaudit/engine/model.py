@@ -60,6 +60,9 @@ class SiteAsset(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     expected_firmware: str = ""
     unit_ids: list[int] = []  # Modbus unit ids it answers (probes ask only these)
     dnp3_addresses: list[int] = []
+    # ports it serves, written as --ports writes them (502, "10502:modbus"); when given, probes ask
+    # only these ports of this asset (empty: not declared, the run's port list applies)
+    services: list[int | str] = []
     tags: list[str] = []
 
 

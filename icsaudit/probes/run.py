@@ -9,10 +9,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from icsaudit.errors import SafetyRefusal
+from icsaudit.errors import InputError, SafetyRefusal
 from icsaudit.probes.base import Malformed, ProbeResult, ProbeTarget
 from icsaudit.probes.guard import Guard, ProbeStopped
-from icsaudit.probes.registry import PortSpec
+from icsaudit.probes.registry import PortSpec, parse_ports
 
 MAX_WORKERS = 16
 PARSE_ERRORS = (Malformed, IndexError, struct.error, UnicodeError, ValueError, KeyError)
@@ -20,10 +20,12 @@ PARSE_ERRORS = (Malformed, IndexError, struct.error, UnicodeError, ValueError, K
 
 @dataclass
 class Declared:
-    """What the site says about one address: Modbus unit ids and DNP3 outstation addresses."""
+    """What the site says about one address: Modbus unit ids, DNP3 outstation addresses and the
+    services (ports and their probes) it serves."""
 
     unit_ids: tuple[int, ...] = ()
     dnp3_addresses: tuple[int, ...] = ()
+    services: tuple[PortSpec, ...] = ()  # empty: the site does not say which ports the asset serves
 
 
 @dataclass
@@ -38,8 +40,31 @@ def declared_from_site(site_model: Any) -> dict[str, Declared]:
     out: dict[str, Declared] = {}
     for asset in site_model.site.assets if site_model is not None else ():
         if asset.ip:
-            out[asset.ip] = Declared(tuple(asset.unit_ids), tuple(asset.dnp3_addresses))
+            try:
+                services = parse_ports(",".join(str(s) for s in asset.services)) if asset.services else []
+            except InputError as exc:
+                raise InputError(
+                    f"site asset {asset.name or asset.ip}: services: {exc.message}", exc.hint
+                ) from None
+            out[asset.ip] = Declared(tuple(asset.unit_ids), tuple(asset.dnp3_addresses), tuple(services))
     return out
+
+
+def host_specs(
+    specs: list[PortSpec], declared: Declared | None, ports_given: bool
+) -> tuple[list[PortSpec], str]:
+    """The services to probe on one host, and a note on the ports left out.
+
+    A host whose services the site declares is asked on those ports only: a connection to a port the
+    site says is closed is a packet the device need not see. An explicit --ports list narrows them
+    further (by port number); without one, the declared services stand, non-standard ports included."""
+    if declared is None or not declared.services:
+        return list(specs), ""
+    wanted = {s.port for s in specs}
+    chosen = [s for s in declared.services if not ports_given or s.port in wanted]
+    left = sorted(wanted - {s.port for s in chosen}) if ports_given else []  # the default list asked nothing
+    note = f"ports {','.join(map(str, left))} not probed: the site declares other services" if left else ""
+    return chosen, note
 
 
 def make_target(

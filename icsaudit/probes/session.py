@@ -56,7 +56,9 @@ class Prepared:
     log: Any
     hosts: list[str]
     refused: list[tuple[str, str]]
-    specs: list[Any]
+    specs: list[Any]  # the run's port list (--ports or the standard ports)
+    host_specs: dict[str, list[Any]]  # per allowed host: the site's declared services, else specs
+    declared_hosts: set[str]  # hosts whose services the site declares (never swept by discovery)
     make: Callable
     rate: float
     notes: list[str]
@@ -66,7 +68,7 @@ def prepare(req: ProbeRequest, dry_run: bool = False) -> Prepared:
     """Build the guard and the target list; raise SafetyRefusal when nothing may be probed."""
     from icsaudit.probes.guard import DEFAULT_RATE, Guard, TargetPolicy, Transcript, in_probe_window
     from icsaudit.probes.registry import DEFAULT_PORTS, parse_ports
-    from icsaudit.probes.run import declared_from_site, make_target
+    from icsaudit.probes.run import declared_from_site, host_specs, make_target
 
     notes: list[str] = []
     model = req.site_model
@@ -91,13 +93,21 @@ def prepare(req: ProbeRequest, dry_run: bool = False) -> Prepared:
     log = Transcript(req.transcript)
     guard = Guard(policy, rate=rate, timeout=req.timeout, transcript=log)
     declared = declared_from_site(model)
+    per_host: dict[str, list[Any]] = {}
+    for ip in hosts:
+        per_host[ip], left_out = host_specs(specs, declared.get(ip), req.ports is not None)
+        if left_out:
+            notes.append(f"{ip}: {left_out}")
 
     def make(ip, spec):
         return make_target(
             ip, spec, declared.get(ip), req.unit_ids or (1,), req.dnp3_addresses, req.snmp_community
         )
 
-    return Prepared(guard, policy, log, list(hosts), refused, list(specs), make, rate, notes)
+    declared_hosts = {ip for ip in hosts if ip in declared and declared[ip].services}
+    return Prepared(
+        guard, policy, log, list(hosts), refused, list(specs), per_host, declared_hosts, make, rate, notes
+    )
 
 
 def probe(
@@ -115,17 +125,19 @@ def probe(
             "no target left that may be probed",
             hint="; ".join(f"{ip}: {why}" for ip, why in prep.refused[:5]) or None,
         )
-    guard, specs = prep.guard, prep.specs
-    plan_hosts = {ip: list(specs) for ip in prep.hosts}
+    guard = prep.guard
+    plan_hosts = {ip: list(prep.host_specs[ip]) for ip in prep.hosts}
     wide = any(net.num_addresses > 1 for net in prep.policy.allowed)
-    if req.discover in ("nmap", "connect") or (req.discover == "auto" and wide):
-        tcp_ports = sorted({s.port for s in specs if s.transport == "tcp"})
-        open_ports = discovery.discover(guard, prep.hosts, tcp_ports, req.discover)
-        plan_hosts = {
-            ip: [s for s in specs if s.transport == "udp" or s.port in open_ports.get(ip, set())]
-            for ip in prep.hosts
-        }
-        plan_hosts = {ip: s for ip, s in plan_hosts.items() if s}
+    # hosts whose services the site declares are not swept: their probe's connection is the discovery
+    sweep = [ip for ip in prep.hosts if ip not in prep.declared_hosts]
+    if sweep and (req.discover in ("nmap", "connect") or (req.discover == "auto" and wide)):
+        tcp_ports = sorted({s.port for ip in sweep for s in plan_hosts[ip] if s.transport == "tcp"})
+        open_ports = discovery.discover(guard, sweep, tcp_ports, req.discover)
+        for ip in sweep:
+            plan_hosts[ip] = [
+                s for s in plan_hosts[ip] if s.transport == "udp" or s.port in open_ports.get(ip, set())
+            ]
+    plan_hosts = {ip: s for ip, s in plan_hosts.items() if s}
     progress = progress_factory(sum(len(s) for s in plan_hosts.values())) if progress_factory else None
     try:
         report = run_probes(guard, plan_hosts, prep.make, progress=progress)

@@ -95,3 +95,62 @@ def test_real_run_writes_evidence_and_goes_on_past_an_unreachable_target(tmp_pat
         assert len(warnings) == 1 and "unreachable or closed" in warnings[0]
     finally:
         device.close()
+
+
+SERVICES_SITE = """
+name: Declared services works
+profile: water-chlorine
+zones:
+  - {{id: process, template: process, cidrs: [127.0.63.80/29]}}
+assets:
+  - {{ip: 127.0.63.81, name: plc-declared, zone: process, services: ["{port}:modbus"]}}
+"""
+
+
+def test_declared_services_are_the_only_ports_asked(tmp_path: Path) -> None:
+    """A site that declares an asset's services: the other ports of the run see no packet at all;
+    an explicit --ports narrows the declared services, and is told what it left out."""
+    from icsaudit.engine.site import parse_site
+    from icsaudit.probes.session import ProbeRequest, probe
+
+    declared = FakeTcpDevice("127.0.63.81", modbus_identity_reply)
+    other = FakeTcpDevice("127.0.63.81", modbus_identity_reply)  # open, but not declared
+    try:
+        path = tmp_path / "site.yaml"
+        path.write_text(SERVICES_SITE.format(port=declared.port))
+        site = parse_site(path)
+        outcome = probe(ProbeRequest(site_model=site, targets="127.0.63.81", check_window=False))
+        assert outcome.results == 1 and declared.settled_connections() == 1
+        ports = f"{other.port}:modbus,{declared.port}:modbus"
+        outcome = probe(ProbeRequest(site_model=site, targets="127.0.63.81", ports=ports, check_window=False))
+        assert outcome.results == 1 and declared.settled_connections() == 2
+        assert (
+            f"127.0.63.81: ports {other.port} not probed: the site declares other services" in outcome.notes
+        )
+        assert other.connections == 0 and other.requests == []
+        # a dry run plans the same: declared services only, and no discovery sweep of the range
+        result = run(
+            "--site",
+            str(path),
+            "--target",
+            "127.0.63.81",
+            "--ports",
+            ports,
+            "--discover",
+            "connect",
+            "--dry-run",
+        )
+        assert result.exit_code == 0, result.output
+        assert f":{other.port}/" not in result.output and "discovery" not in result.output
+        assert f"127.0.63.81:{declared.port}/tcp modbus" in result.output
+    finally:
+        declared.close()
+        other.close()
+
+
+def test_a_bad_declared_service_names_the_asset(tmp_path: Path) -> None:
+    path = tmp_path / "site.yaml"
+    path.write_text(SERVICES_SITE.format(port="9999").replace(':modbus"', '"'))
+    result = run("--site", str(path), "--dry-run")
+    assert result.exit_code != 0
+    assert "site asset plc-declared: services: port 9999 has no standard probe" in result.output
