@@ -15,6 +15,30 @@ from icsaudit.engine.requires import missing
 from icsaudit.engine.tables import EvidenceDB
 
 PASSIVE_NEEDS_CLEAN_CAPTURE = "passive"
+# Result types DuckDB returns as plain Python scalars; other columns (DECIMAL, lists, structs, maps)
+# go through _plain. Skipping it for the rest matters for checks with tens of thousands of rows.
+SCALAR_TYPES = frozenset(
+    [
+        "VARCHAR",
+        "JSON",
+        "BOOLEAN",
+        "TINYINT",
+        "SMALLINT",
+        "INTEGER",
+        "BIGINT",
+        "HUGEINT",
+        "UTINYINT",
+        "USMALLINT",
+        "UINTEGER",
+        "UBIGINT",
+        "FLOAT",
+        "DOUBLE",
+        "DATE",
+        "TIME",
+        "TIMESTAMP",
+        "UUID",
+    ]
+)
 
 
 @dataclass
@@ -54,7 +78,11 @@ def run_check(db: EvidenceDB, check: Check) -> CheckRun:
     try:
         cursor = db.con.execute(check.query)
         names = [d[0] for d in cursor.description]
-        rows = [{n: _plain(v) for n, v in zip(names, raw, strict=True)} for raw in cursor.fetchall()]
+        rows = [dict(zip(names, raw, strict=True)) for raw in cursor.fetchall()]
+        for name, kind, *_ in cursor.description:
+            if str(kind) not in SCALAR_TYPES:
+                for row in rows:
+                    row[name] = _plain(row[name])
     except duckdb.Error as exc:
         return CheckRun(check, "error", sql_error_message(check, exc), seconds=time.perf_counter() - started)
     elapsed = time.perf_counter() - started
