@@ -8,11 +8,10 @@ from pathlib import Path
 import click
 
 from icsaudit.cli.common import want_progress
+from icsaudit.cli.engine import EXIT_FINDINGS, FAIL_ON
 
 FILE = click.Path(dir_okay=False, path_type=Path)
-FAIL_ON = click.Choice(["none", "info", "low", "medium", "high", "critical"])
 REDACT = click.Choice(["internal", "regulator", "regional"])
-EXIT_FINDINGS = 4
 
 
 @click.command()
