@@ -47,6 +47,7 @@ class AuditResult:
     result: Assessment
     stages: list[tuple[str, str]] = field(default_factory=list)  # (stage, one-line summary)
     warnings: list[str] = field(default_factory=list)
+    failed_inputs: list[str] = field(default_factory=list)
 
 
 Step = Callable[[str], None]
@@ -70,12 +71,16 @@ def run_audit(
         raise InputError("nothing to audit: give captures (--pcap), --probe or --evidence")
     stages: list[tuple[str, str]] = []
     warnings: list[str] = []
+    failed_inputs: list[str] = []  # captures that could not be read: reported, the rest goes on
 
     parts: list[Evidence] = []
     if opts.captures:
         step("analyze")
         analyzer = Analyzer(progress=progress)
-        analyzer.analyze_files(opts.captures)
+        analyzer.analyze_files(opts.captures, keep_going=True)
+        if len(analyzer.failures) == len(opts.captures):
+            raise analyzer.failures[0][1]  # nothing readable: the first error, with its hint
+        failed_inputs.extend(error.message for _path, error in analyzer.failures)
         passive = analyzer.finish()
         for f in passive.capture.files:
             warnings.extend(f"{f.path}: {p}" for p in f.problems)
@@ -178,6 +183,7 @@ def run_audit(
         result=result,
         stages=stages,
         warnings=warnings,
+        failed_inputs=failed_inputs,
     )
 
 

@@ -106,8 +106,12 @@ def audit(
         f"    bundle: {result.bundle} ({'verified' if result.verified else 'NOT VERIFIED'} "
         f"with {result.public_key})"
     )
+    for failed in result.failed_inputs:
+        click.secho(f"error: {failed} (the other captures were audited)", fg="red", err=True)
     if not result.verified:
         sys.exit(1)
+    if result.failed_inputs:
+        sys.exit(2)
     if fail_on != "none" and any(RANK[f.severity] >= RANK[fail_on] for f in result.result.findings):
         sys.exit(EXIT_FINDINGS)
 
