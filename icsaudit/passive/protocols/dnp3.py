@@ -151,6 +151,13 @@ def _crc_table() -> list[int]:
 
 
 _CRC_TABLE = _crc_table()
+# CRC verdicts of header/block + CRC bytes already checked. Polls, their link headers and unchanged
+# replies repeat byte for byte, and the bytewise CRC loop is the costliest step per frame; bounded.
+_CRC_MEMO: dict[bytes, bool] = {}
+MAX_CRC_MEMO = 4096
+# sav5 verdict of read/poll request objects (what the requests without events need), by object bytes.
+_SAV5_MEMO: dict[bytes, bool] = {}
+MAX_SAV5_MEMO = 1024
 
 
 def crc16(data: bytes) -> int:
@@ -162,6 +169,33 @@ def crc16(data: bytes) -> int:
     return ~crc & 0xFFFF
 
 
+def _crc_ok(chunk: bytes) -> bool:
+    """Whether ``chunk`` (a header or data block followed by its 2-byte CRC) is intact."""
+    ok = _CRC_MEMO.get(chunk)
+    if ok is None:
+        ok = crc16(chunk[:-2]) == chunk[-2] | (chunk[-1] << 8)
+        if len(_CRC_MEMO) >= MAX_CRC_MEMO:
+            _CRC_MEMO.clear()
+        _CRC_MEMO[chunk] = ok
+    return ok
+
+
+def _wire_length(length: int) -> int:
+    user = length - 5
+    if user <= 0:
+        return HEADER_LEN  # a length below 5 is malformed: the header alone is taken
+    return length + 5 + 2 * ((user + BLOCK - 1) // BLOCK)
+
+
+# Link length byte -> frame length on the wire (header, user data, block CRCs).
+_WIRE_LENGTHS = tuple(_wire_length(n) for n in range(256))
+# Interned function keys.
+_KEYS = tuple(f"fc{n}" for n in range(256))
+_LINK_SEC_KEYS = tuple(f"link/sec/{n}" for n in range(16))
+_LINK_PRI_KEYS = tuple(f"link/pri/{n}" for n in range(16))
+_IIN_MASK = sum(IIN_DETAILS)
+
+
 def frame_length(buf: bytes) -> int | None:
     """Total on-wire length of the link frame at the start of ``buf`` (None: need more, 0: not DNP3).
 
@@ -171,19 +205,11 @@ def frame_length(buf: bytes) -> int | None:
         return None
     if not header_ok(buf):
         return 0
-    user = buf[2] - 5
-    if user <= 0:
-        return HEADER_LEN  # a length below 5 is malformed: the header alone is taken
-    return buf[2] + 5 + 2 * ((user + BLOCK - 1) // BLOCK)
+    return _WIRE_LENGTHS[buf[2]]
 
 
 def header_ok(data: bytes) -> bool:
-    return (
-        len(data) >= HEADER_LEN
-        and data[0] == 0x05
-        and data[1] == 0x64
-        and crc16(data[:8]) == data[8] | (data[9] << 8)
-    )
+    return len(data) >= HEADER_LEN and data[0] == 0x05 and data[1] == 0x64 and _crc_ok(data[:HEADER_LEN])
 
 
 def parse_objects(body: bytes, offset: int) -> tuple[list[dict[str, Any]], bool]:
@@ -348,6 +374,22 @@ class Dnp3Dissector(Dissector):
     def on_tcp(self, data: bytes, from_client: bool) -> None:
         direction = self.dirs[0 if from_client else 1]
         stream = direction.stream
+        if not stream.buf:
+            # Fast path: nothing buffered, so frames are taken in place from the segment (usually it
+            # holds whole frames); only a partial or bad remainder goes through the stream buffer.
+            off, size = 0, len(data)
+            while size - off >= HEADER_LEN:
+                if data[off] != 0x05 or data[off + 1] != 0x64 or not _crc_ok(data[off : off + HEADER_LEN]):
+                    break
+                end = off + _WIRE_LENGTHS[data[off + 2]]
+                if end > size:
+                    break
+                self._frame(data if end == size and not off else data[off:end], direction)
+                off = end
+            if off == size:
+                return
+            if off:
+                data = data[off:]
         dropped = stream.dropped
         for frame in stream.feed(data, frame_length):
             self._frame(frame, direction)
@@ -380,11 +422,13 @@ class Dnp3Dissector(Dissector):
             session.error("dnp3: link frame shorter than its header")
             return
         control = frame[3]
-        dst = frame[4] | (frame[5] << 8)
-        src = frame[6] | (frame[7] << 8)
-        primary = bool(control & 0x40)
         link_function = control & 0x0F
-        self._identity(src, dst, bool(control & 0x80))
+        # Each (sender, addresses, role) is reported once per flow; the set lookup is the common case.
+        src_ip = session.client_ip if session.from_client else session.server_ip
+        src = frame[6] | (frame[7] << 8)
+        dst = frame[4] | (frame[5] << 8)
+        if (src_ip, src, dst, control >= 0x80) not in self.seen_addresses:
+            self._identity(src, dst, control >= 0x80)
         fragment = None
         if link_function not in LINK_NO_DATA:
             user = self._user_data(frame)
@@ -394,11 +438,11 @@ class Dnp3Dissector(Dissector):
         # link function), else the link function for link-only frames (tshark's rule).
         if fragment is not None and len(fragment) >= 2:
             self._application(fragment)
-        elif not primary:
-            session.pdu(f"link/sec/{link_function}", "other", request=False)
+        elif not control & 0x40:
+            session.pdu(_LINK_SEC_KEYS[link_function], "other", request=False)
         elif link_function not in LINK_USER_DATA:
             category = LINK_PRIMARY_CATEGORIES.get(link_function, "other")
-            session.pdu(f"link/pri/{link_function}", category, request=True)
+            session.pdu(_LINK_PRI_KEYS[link_function], category, request=True)
         else:
             session.pdu("", "other", request=False)  # a transport segment that completes nothing
 
@@ -409,18 +453,17 @@ class Dnp3Dissector(Dissector):
         blocks: list[bytes] = []
         while remaining > 0:
             size = BLOCK if remaining > BLOCK else remaining
-            block = frame[offset : offset + size]
-            crc = frame[offset + size : offset + size + 2]
-            if len(block) < size or len(crc) < 2:
+            chunk = frame[offset : offset + size + 2]  # the block and its CRC
+            if len(chunk) < size + 2:
                 self.session.error("dnp3: truncated link data block")
                 return None
-            if crc16(block) != crc[0] | (crc[1] << 8):
+            if not _crc_ok(chunk):
                 self.session.error("dnp3: bad link data CRC")
                 return None
-            blocks.append(block)
+            blocks.append(chunk[:size])
             offset += size + 2
             remaining -= size
-        return b"".join(blocks)
+        return blocks[0] if len(blocks) == 1 else b"".join(blocks)
 
     def _identity(self, src: int, dst: int, from_master: bool) -> None:
         session = self.session
@@ -437,17 +480,29 @@ class Dnp3Dissector(Dissector):
     def _application(self, fragment: bytes) -> None:
         session = self.session
         function = fragment[1]
-        key = f"fc{function}"
+        key = _KEYS[function]
         category = FUNCTION_CATEGORIES.get(function, "other")
-        is_request = function < 0x80
-        session.pdu(key, category, request=is_request)
         if function >= 0x80:
+            session.pdu(key, category, request=False)
             self._response(fragment, function)
+            return
+        session.pdu(key, category, request=True)
+        kind = EVENT_KINDS.get(function)
+        if kind is None:
+            # Reads and polls repeat the same objects: only their sav5 verdict matters, memoised.
+            body = fragment[2:]
+            sav5 = _SAV5_MEMO.get(body)
+            if sav5 is None:
+                sav5 = parse_objects(body, 0)[1]
+                if len(_SAV5_MEMO) >= MAX_SAV5_MEMO:
+                    _SAV5_MEMO.clear()
+                _SAV5_MEMO[body] = sav5
+            if sav5 or function in (32, 33):
+                session.service(details={"sav5": True})
             return
         objects, sav5 = parse_objects(fragment, 2)
         if sav5 or function in (32, 33):
             session.service(details={"sav5": True})
-        kind = EVENT_KINDS.get(function)
         if kind is not None:
             detail: dict[str, Any] = {"function": FUNCTION_NAMES.get(function, str(function))}
             if objects:
@@ -463,9 +518,10 @@ class Dnp3Dissector(Dissector):
             details["sav5"] = True
         if len(fragment) >= 4:
             iin = (fragment[2] << 8) | fragment[3]
-            for bit, name in IIN_DETAILS.items():
-                if iin & bit:
-                    details[name] = True
+            if iin & _IIN_MASK:  # usually none of the reported bits is set
+                for bit, name in IIN_DETAILS.items():
+                    if iin & bit:
+                        details[name] = True
             if len(fragment) > 6 and fragment[4] == AUTH_GROUP:
                 details["sav5"] = True
         if details:
