@@ -13,20 +13,42 @@ IDLE_TIMEOUT = 30.0  # seconds a quiet client keeps its connection
 
 async def serve_tcp(address: str, port: int, handler: Handler) -> None:
     """Serve ``handler`` on address:port until cancelled; every connection is closed on the way out."""
+    open_handlers: set[asyncio.Task] = set()
+    stopping = asyncio.Event()
     server = await asyncio.start_server(
-        _guarded(handler), require_loopback(address, "bind address"), port, reuse_address=True
+        _guarded(handler, open_handlers, stopping),
+        require_loopback(address, "bind address"),
+        port,
+        reuse_address=True,
     )
-    async with server:
-        await server.serve_forever()
+    try:
+        async with server:
+            await server.serve_forever()
+    finally:
+        # End the open connections here rather than leave their handlers to asyncio.run's final
+        # cancel: Python 3.11's stream callback calls task.exception() on a cancelled handler and
+        # logs the CancelledError as a traceback.
+        stopping.set()
+        for task in list(open_handlers):
+            task.cancel()
+        await asyncio.gather(*open_handlers, return_exceptions=True)
 
 
-def _guarded(handler: Handler) -> Handler:
+def _guarded(handler: Handler, open_handlers: set[asyncio.Task], stopping: asyncio.Event) -> Handler:
     async def run(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            open_handlers.add(task)
         try:
             await handler(reader, writer)
         except (ConnectionError, asyncio.IncompleteReadError, TimeoutError):
             pass  # a client that goes away is normal
+        except asyncio.CancelledError:
+            if not stopping.is_set():
+                raise
+            # cancelled by serve_tcp on the way out: the task ends normally (see serve_tcp)
         finally:
+            open_handlers.discard(task)  # type: ignore[arg-type]
             writer.close()
             try:
                 await writer.wait_closed()
