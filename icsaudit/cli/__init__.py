@@ -45,8 +45,16 @@ class IcsauditGroup(click.Group):
             ctx.exit(130)
 
 
+def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    # Computed only when asked: hashing the check set on every command would slow them all down.
+    if value and not ctx.resilient_parsing:
+        click.echo(_versions())
+        ctx.exit()
+
+
 @click.group(cls=IcsauditGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.version_option(__version__, "--version", message=_versions())
+@click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=_print_version,
+              help="Show the versions of icsaudit, its contracts and its check set, and exit.")
 def main() -> None:
     """Assess the cyber-security posture of industrial control systems at CBRN facilities.
 
