@@ -15,9 +15,11 @@ Rockwell 1756-PM020 (Logix data-table services 0x4C-0x55); Rockwell DF1 manual 1
 
 from __future__ import annotations
 
+import struct
 from typing import Any
 
 from icsaudit.passive.protocols.base import Dissector, StreamBuffer
+from icsaudit.passive.session import MAX_IDENTITY_CALLS
 
 ENIP_PORT = 44818
 IO_PORT = 2222
@@ -265,6 +267,14 @@ IDENTITY_ATTRIBUTES: dict[int, str] = {
 }
 MAX_MSP_SERVICES = 256  # embedded services honoured per Multiple Service Packet
 MAX_PENDING = 64  # outstanding requests remembered per flow for reply matching
+MAX_PATH_MEMO = 1024  # distinct request paths remembered (module-wide) with their decoding
+MAX_IDENTITY_MEMO = 256  # identity replies remembered per flow as already reported
+
+_U32 = struct.Struct("<I")
+# Interned function keys.
+_CMD_KEYS = {command: f"cmd/0x{command:04x}" for command in COMMAND_NAMES}
+_SVC_KEYS = tuple(f"svc/0x{service:02x}" for service in range(128))
+_SERVICE_CATEGORIES = tuple(SERVICES.get(service, ("", "other"))[1] for service in range(128))
 
 
 class PathInfo:
@@ -277,6 +287,22 @@ class PathInfo:
         self.instance: int | None = None
         self.attribute: int | None = None
         self.tag = ""
+
+
+# Request path bytes -> decoded path: clients poll the same few paths, so each is decoded once. The
+# PathInfo objects are shared and never modified after decoding.
+_PATH_MEMO: dict[bytes, PathInfo | None] = {}
+
+
+def _parse_path(data: bytes, off: int, end: int) -> PathInfo | None:
+    raw = data[off:end]
+    path = _PATH_MEMO.get(raw, False)
+    if path is False:
+        path = parse_epath(raw, 0, len(raw))
+        if len(_PATH_MEMO) >= MAX_PATH_MEMO:
+            _PATH_MEMO.clear()
+        _PATH_MEMO[raw] = path
+    return path
 
 
 def parse_epath(data: bytes, off: int, end: int) -> PathInfo | None:
@@ -421,6 +447,8 @@ class EnipCipDissector(Dissector):
         # connection in practice, and MSP replies are matched element by element.
         self.pending: dict[int, Request] = {}
         self.answered = False
+        # Identity replies already reported (and remembered by the recorder, so a repeat is a no-op).
+        self.identities_reported: set[tuple] = set()
 
     # -- transport ---------------------------------------------------------------------------
     @classmethod
@@ -445,6 +473,20 @@ class EnipCipDissector(Dissector):
 
     def on_tcp(self, data: bytes, from_client: bool) -> None:
         buffer = self.buffers[0 if from_client else 1]
+        if not buffer.buf:
+            # Fast path: nothing buffered, so whole messages are taken in place from the segment
+            # (usually exactly one); only a partial or bad remainder goes through the stream buffer.
+            off, size = 0, len(data)
+            while size - off >= 4 and (data[off] | (data[off + 1] << 8)) in COMMAND_NAMES:
+                end = off + HEADER + (data[off + 2] | (data[off + 3] << 8))
+                if end > size:
+                    break
+                self._message(data if end == size and not off else data[off:end], from_client)
+                off = end
+            if off == size:
+                return
+            if off:
+                data = data[off:]
         before = buffer.dropped
         for message in buffer.feed(data, self._pdu_length):
             self._message(message, from_client)
@@ -483,12 +525,12 @@ class EnipCipDissector(Dissector):
     def _message(self, msg: bytes, from_client: bool) -> None:
         session = self.session
         command = msg[0] | (msg[1] << 8)
-        status = int.from_bytes(msg[8:12], "little")
+        status = _U32.unpack_from(msg, 8)[0]
         end = HEADER + (msg[2] | (msg[3] << 8))
         is_request = from_client
         category = "other" if command in CIP_CARRIERS else COMMAND_CATEGORIES.get(command, "other")
         session.pdu(
-            f"cmd/0x{command:04x}",
+            _CMD_KEYS.get(command) or f"cmd/0x{command:04x}",
             category,
             protocol="enip",
             request=is_request and command not in CIP_CARRIERS,
@@ -595,11 +637,9 @@ class EnipCipDissector(Dissector):
             return None
         code = msg[off]
         service = code & 0x7F
-        function = f"svc/0x{service:02x}"
+        function = _SVC_KEYS[service]
         if off + 2 > end:  # tshark still shows the service code of a one-byte message
-            session.pdu(
-                function, SERVICES.get(service, ("", "other"))[1], protocol="cip", request=not code & 0x80
-            )
+            session.pdu(function, _SERVICE_CATEGORIES[service], protocol="cip", request=not code & 0x80)
             session.error("cip: message shorter than its header", protocol="cip")
             return None
         if not code & 0x80:
@@ -611,7 +651,7 @@ class EnipCipDissector(Dissector):
         general_status = msg[off + 2]
         body = off + 4 + 2 * msg[off + 3]
         request = self.pending.pop(service, None) if depth == 0 else None
-        category = request.category if request is not None else SERVICES.get(service, ("", "other"))[1]
+        category = request.category if request is not None else _SERVICE_CATEGORIES[service]
         # 0x06 "partial transfer" still carries data; real errors are exceptions
         session.pdu(function, category, protocol="cip", request=False, exception=general_status not in (0, 6))
         if not self.answered:
@@ -630,7 +670,7 @@ class EnipCipDissector(Dissector):
     ) -> Request | None:
         session = self.session
         path_end = off + 2 + 2 * msg[off + 1]
-        path = parse_epath(msg, off + 2, path_end) if path_end <= end else None
+        path = _parse_path(msg, off + 2, path_end) if path_end <= end else None
         name, category = classify(service, path)
         extra: dict[str, Any] = {}
         if path is not None and path.cls == CLASS_PCCC and service == SERVICE_EXECUTE_PCCC:
@@ -707,10 +747,10 @@ class EnipCipDissector(Dissector):
             candidate = request.embedded[index]
             if candidate.service == service:
                 match = candidate
-        category = match.category if match is not None else SERVICES.get(service, ("", "other"))[1]
+        category = match.category if match is not None else _SERVICE_CATEGORIES[service]
         status = msg[start + 2] if start + 2 < stop else 0
         session.pdu(
-            f"svc/0x{service:02x}", category, protocol="cip", request=False, exception=status not in (0, 6)
+            _SVC_KEYS[service], category, protocol="cip", request=False, exception=status not in (0, 6)
         )
         if start + 4 <= stop and status in (0, 6):
             body = start + 4 + 2 * msg[start + 3]
@@ -726,9 +766,25 @@ class EnipCipDissector(Dissector):
         if request is None or request.path is None or request.path.cls != CLASS_IDENTITY:
             return
         if service == 0x01:
-            self._identity_all(msg, body, end)
+            attribute = None
         elif service == 0x0E and request.path.attribute in IDENTITY_ATTRIBUTES:
-            self._identity_attributes(msg, body, end, [request.path.attribute])
+            attribute = request.path.attribute
+        else:
+            return
+        # Devices answer the same identity polls with the same bytes: once reported from this side of
+        # the flow (same MACs), a repeat would change nothing, so it is not decoded again. Only
+        # remembered while the recorder still remembers identity calls (then its repeat is a no-op).
+        session = self.session
+        key = (session.from_client, session.client_mac, session.server_mac, attribute, msg[body:end])
+        reported = self.identities_reported
+        if key in reported:
+            return
+        if len(reported) < MAX_IDENTITY_MEMO and len(session.recorder.identity_calls) < MAX_IDENTITY_CALLS:
+            reported.add(key)
+        if attribute is None:
+            self._identity_all(msg, body, end)
+        else:
+            self._identity_attributes(msg, body, end, [attribute])
 
     def _identity_all(self, msg: bytes, off: int, end: int) -> None:
         """Identity object Get_Attributes_All reply: vendor, type, code, revision, status, serial, name."""
