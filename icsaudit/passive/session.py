@@ -8,7 +8,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from icsaudit.evidence.merge import ERROR_SAMPLES, EVENTS_PER_KEY
+from icsaudit.evidence.merge import ERROR_SAMPLES, EVENTS_PER_KEY, merge_service
 from icsaudit.evidence.model import (
     DecodeError,
     Event,
@@ -405,32 +405,41 @@ class Session:
     def service(
         self, *, protocol: str | None = None, banner: str = "", details: dict[str, Any] | None = None
     ) -> None:
-        """Note that the server side of this flow offers ``protocol`` (with a banner or details)."""
+        """Note that the server side of this flow offers ``protocol`` (with a banner or details).
+
+        Statements about one service are joined as ``merge_service`` joins evidence (longest banner,
+        per-key maximum, earliest first_seen/ref), so the result does not depend on the order they
+        arrive in (held payloads are replayed late, flow shares see them in another order)."""
         rec = self.recorder
         name = protocol or self.protocol
         service_id = digest_id(self.server_ip, self.transport, self.server_port, name)
+        banner = banner[:256]
         existing = rec.services.get(service_id)
-        if existing is None:
-            rec.services[service_id] = Service(
-                service_id=service_id,
-                asset_id=self.server_ip or self.server_mac,
-                ip=self.server_ip,
-                transport=self.transport,
-                port=self.server_port,
-                protocol=name,
-                banner=banner[:256],
-                details=dict(details or {}),
-                first_seen=rec.ts,
-                last_seen=rec.ts,
-                ref=rec.ref(f"passive:{name}"),
-            )
-            return
-        existing.last_seen = max(existing.last_seen, rec.ts)
-        if banner and not existing.banner:
-            existing.banner = banner[:256]
-        if details:
-            for key, value in details.items():
-                existing.details.setdefault(key, value)
+        if existing is not None:
+            ref = existing.ref
+            if (
+                (not banner or banner == existing.banner)
+                and (not details or all(existing.details.get(k) == v for k, v in details.items()))
+                and (ref is None or (rec.ts, rec.file, rec.frame) >= (ref.ts, ref.file, ref.frame))
+            ):
+                # Nothing new (the common repeat): only the time span grows.
+                if rec.ts > existing.last_seen:
+                    existing.last_seen = rec.ts
+                return
+        new = Service(
+            service_id=service_id,
+            asset_id=self.server_ip or self.server_mac,
+            ip=self.server_ip,
+            transport=self.transport,
+            port=self.server_port,
+            protocol=name,
+            banner=banner,
+            details=dict(sorted((details or {}).items())),
+            first_seen=rec.ts,
+            last_seen=rec.ts,
+            ref=rec.ref(f"passive:{name}"),
+        )
+        rec.services[service_id] = new if existing is None else merge_service(existing, new)
 
     def credential(
         self,
