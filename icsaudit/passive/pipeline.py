@@ -37,6 +37,10 @@ MAX_FRAG_BYTES = 1 << 17  # bytes held for one datagram (a datagram is at most 6
 MAX_FRAG_TOTAL = 32 << 20  # fragment bytes held across all datagrams
 FRAG_TIMEOUT = 30.0
 PROGRESS_EVERY = 0x3FFF + 1  # packets between progress callbacks
+# On a contested port (see Analyzer.contested_ports) payloads nobody claims yet are held on the
+# connection until one is recognised: at most this many payloads, at most MAX_HELD_BYTES bytes.
+MAX_HELD = 16
+MAX_HELD_BYTES = 1 << 16
 
 SEQ_MASK = 0xFFFFFFFF
 _SEQ_FLAGS = struct.Struct("!IIH")  # TCP sequence, acknowledgment, (data offset << 12 | flags)
@@ -118,6 +122,8 @@ class Conn:
         "skey",
         "client_mac",
         "server_mac",
+        "held",
+        "held_bytes",
     )
 
     def __init__(
@@ -143,6 +149,9 @@ class Conn:
         self.client_isn: int | None = None
         self.client_mac = ""
         self.server_mac = ""
+        # Payloads held while a contested port is undecided: (body, from_client, file, frame, ts).
+        self.held: list[tuple[bytes, bool, str, int, float]] | None = None
+        self.held_bytes = 0
 
 
 class Analyzer:
@@ -198,6 +207,16 @@ class Analyzer:
         self._since_sweep = 0
         self.tcp_server_ports = set(self.registry.by_tcp_port)
         self.udp_server_ports = set(self.registry.by_udp_port)
+        # A TCP port is contested when one dissector registers it and another lists it as a server
+        # port it is claimed on by content (102: s7comm by port, MMS by sniff). The first payload there
+        # (a COTP connection request) says nothing, so the decision waits for one a sniffer recognises.
+        by_port = self.registry.by_tcp_port
+        self.contested_ports = frozenset(
+            port
+            for cls in self.registry.dissectors
+            for port in cls.server_ports
+            if by_port.get(port, cls) is not cls
+        )
 
     # -- files -------------------------------------------------------------------------------
     def analyze_files(
@@ -691,21 +710,61 @@ class Analyzer:
             if conn.to_server.fin and conn.to_client.fin:
                 conn.closed = True
 
-    def _decide_tcp(self, conn: Conn, body: bytes, from_client: bool) -> None:
-        cls = self.registry.by_tcp_port.get(conn.server[1])
+    def _decide_tcp(self, conn: Conn, body: bytes, from_client: bool) -> bool:
+        """Pick the connection's dissector from its port and first payload; False: not yet (held)."""
+        registry = self.registry
+        cls = registry.by_tcp_port.get(conn.server[1])
         if cls is None:
-            cls = self.registry.by_tcp_port.get(conn.client[1])
+            cls = registry.by_tcp_port.get(conn.client[1])
         if cls is not None and body and cls.sniff is not Dissector.sniff:
+            contested = self.contested_ports and (
+                conn.server[1] in self.contested_ports or conn.client[1] in self.contested_ports
+            )
+            if contested and conn.held:
+                # Sniffers see everything this direction sent so far (a TPKT header may come alone).
+                body = b"".join(h[0] for h in conn.held if h[1] == from_client) + body
             # Ports lie: on a registered port, let content override when another protocol claims it.
-            other = self.registry.sniff(body, from_client)
+            other = registry.sniff(body, from_client)
             if other is not None and other is not cls and not cls.sniff(body, from_client):
                 cls = other
+            elif (
+                other is None
+                and contested
+                and len(conn.held or ()) < MAX_HELD
+                and conn.held_bytes + len(body) <= MAX_HELD_BYTES
+            ):
+                return False  # nobody recognises it yet: hold it, decide on a later payload
         if cls is None:
             if not body:
-                return  # wait for payload to sniff
-            cls = self.registry.sniff(body, from_client)
+                return False  # wait for payload to sniff
+            cls = registry.sniff(body, from_client)
         conn.decided = True
         self._attach(conn, cls)
+        return True
+
+    def _hold(self, conn: Conn, body: bytes, from_client: bool) -> None:
+        rec = self.recorder
+        if conn.held is None:
+            conn.held = []
+        conn.held.append((body, from_client, rec.file, rec.frame, rec.ts))
+        conn.held_bytes += len(body)
+
+    def _replay(self, conn: Conn) -> None:
+        """Deliver held payloads to the now chosen dissector, in order, each under its own frame (so a
+        PDU it completes is counted in the frame that carried it, as tshark does)."""
+        held, conn.held, conn.held_bytes = conn.held, None, 0
+        dissector = conn.dissector
+        if not held or dissector is None:
+            return
+        rec = self.recorder
+        now = rec.file, rec.frame, rec.ts
+        for body, from_client, rec.file, rec.frame, rec.ts in held:
+            conn.session.from_client = from_client
+            try:
+                dissector.on_tcp(body, from_client)
+            except Exception as exc:
+                rec.error(conn.session.protocol, f"dissector error: {exc!r}")
+        rec.file, rec.frame, rec.ts = now
 
     def _attach(self, conn: Conn, cls: type[Dissector] | None, *, start: bool = True) -> None:
         """Bind the connection to its flow aggregate and, with ``start``, to a dissector instance."""
@@ -796,7 +855,12 @@ class Analyzer:
         dissector = conn.dissector
         if dissector is None:
             if not conn.decided:
-                self._decide_tcp(conn, body, from_client)
+                if not self._decide_tcp(conn, body, from_client):
+                    if body:
+                        self._hold(conn, body, from_client)
+                    return
+                if conn.held:
+                    self._replay(conn)
                 dissector = conn.dissector
             if dissector is None:
                 return
@@ -872,6 +936,14 @@ class Analyzer:
             for direction, from_client in ((conn.to_server, True), (conn.to_client, False)):
                 while direction.ooo:
                     self._skip_gap(conn, direction, from_client)
+        if conn.held:
+            # Still undecided on a contested port: the port's dissector gets what was held.
+            cls = self.registry.by_tcp_port.get(conn.server[1]) or self.registry.by_tcp_port.get(
+                conn.client[1]
+            )
+            conn.decided = True
+            self._attach(conn, cls)
+            self._replay(conn)
         if conn.dissector is not None:
             try:
                 conn.dissector.on_close()

@@ -608,3 +608,89 @@ def test_malformed_packets_never_raise(
         analyzer._packet(linktype, bytes(frame), 1.0)
         analyzer._packet(linktype, bytes(frame[::-1]), 2.0)
         analyzer.finish()
+
+
+# -- contested ports --------------------------------------------------------------------------
+class PortOwner(Probe):
+    """Registers TCP_PORT; recognises its own payloads by content too."""
+
+    name = "owner"
+
+    @classmethod
+    def sniff(cls, data: bytes, from_client: bool) -> bool:  # noqa: ARG003
+        return data.startswith(b"OWN")
+
+
+class Contender(Probe):
+    """Claims TCP_PORT by content only (as MMS does on s7comm's 102)."""
+
+    name = "contender"
+    tcp_ports = frozenset()
+    udp_ports = frozenset()
+    ethertypes = frozenset()
+    server_ports = frozenset({TCP_PORT})
+
+    @classmethod
+    def sniff(cls, data: bytes, from_client: bool) -> bool:  # noqa: ARG003
+        return b"CON" in data
+
+
+def run_contested(tmp_path: Path, frames: list[bytes]) -> tuple[Analyzer, Evidence]:
+    path = tmp_path / "t.pcap"
+    path.write_bytes(pcap([(1000.0 + i * 0.001, f) for i, f in enumerate(frames)]))
+    analyzer = Analyzer(Registry([PortOwner, Contender]))
+    assert analyzer.contested_ports == {TCP_PORT}
+    analyzer.analyze_file(path)
+    return analyzer, analyzer.finish()
+
+
+def test_contested_port_waits_for_content_and_replays_in_order(tmp_path: Path) -> None:
+    # Frames 4-5 say nothing (like a COTP CR/CC); frame 6 completes "CON" only with the client's
+    # held bytes, so the sniffers must see this direction's held bytes plus the new payload.
+    frames = handshake() + [
+        eth_tcp(1001, b"HELLO-CO"),
+        eth_tcp(5001, b"hi", to_server=False),
+        eth_tcp(1009, b"N-data"),
+    ]
+    _a, evidence = run_contested(tmp_path, frames)
+    [dissector] = Probe.instances
+    assert type(dissector) is Contender
+    # Replayed payloads carry the frame they arrived in, so PDUs are counted where tshark counts them.
+    assert dissector.calls[:3] == [
+        ("tcp", True, b"HELLO-CO", 4),
+        ("tcp", False, b"hi", 5),
+        ("tcp", True, b"N-data", 6),
+    ]
+    [flow] = evidence.flows
+    assert (flow.protocol, flow.packets) == ("contender", 6)
+
+
+def test_contested_port_falls_back_to_the_port_dissector(tmp_path: Path) -> None:
+    seq, frames = 1001, handshake()
+    for i in range(pipeline.MAX_HELD + 1):
+        frames.append(eth_tcp(seq, b"x%02d" % i))
+        seq += 3
+    _a, evidence = run_contested(tmp_path, frames)
+    [dissector] = Probe.instances
+    assert type(dissector) is PortOwner
+    assert dissector.stream() == b"".join(b"x%02d" % i for i in range(pipeline.MAX_HELD + 1))
+    assert [c[3] for c in dissector.calls if c[0] == "tcp"] == list(range(4, 4 + pipeline.MAX_HELD + 1))
+
+
+def test_contested_port_undecided_at_close_goes_to_the_port_dissector(tmp_path: Path) -> None:
+    _a, evidence = run_contested(tmp_path, handshake() + [eth_tcp(1001, b"hello")])
+    [dissector] = Probe.instances
+    assert type(dissector) is PortOwner
+    assert dissector.calls == [("tcp", True, b"hello", 4), ("close",)]
+    assert [f.protocol for f in evidence.flows] == ["owner"]
+
+
+def test_uncontested_port_decides_on_the_first_payload(tmp_path: Path) -> None:
+    path = tmp_path / "t.pcap"
+    path.write_bytes(
+        pcap([(1000.0 + i * 0.001, f) for i, f in enumerate(handshake() + [eth_tcp(1001, b"CON")])])
+    )
+    analyzer = Analyzer(Registry([PortOwner]))
+    assert not analyzer.contested_ports
+    analyzer.analyze_file(path)
+    assert [c[:3] for c in Probe.instances[0].calls] == [("tcp", True, b"CON")]

@@ -293,7 +293,10 @@ def test_connection_confirm_records_service_with_tsaps():
     feed(dissector, recorder, packet, False, 1)
     (service,) = recorder.services.values()
     assert service.details == {"src_tsap": "0100", "dst_tsap": "0102"}
-    assert S7commDissector.sniff(packet, False)
+    # A CC (or CR) cannot tell S7 from MMS on contested port 102: only a DT with an S7 header decides.
+    assert not S7commDissector.sniff(packet, False)
+    assert S7commDissector.sniff(packet + tpkt_dt(s7(1, bytes([0x04, 0]))), False)
+    assert not S7commDissector.sniff(packet + tpkt_dt(bytes([0x0D, 0x05, 0x01])), False)
 
 
 def test_sniff():

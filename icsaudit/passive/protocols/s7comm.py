@@ -313,21 +313,23 @@ class S7commDissector(Dissector):
 
     @classmethod
     def sniff(cls, data: bytes, from_client: bool) -> bool:  # noqa: ARG003
-        # TPKT v3 + COTP connection request/confirm or data with an S7 / S7-plus payload.
-        if len(data) < 7 or data[0] != 3 or data[1] != 0:
-            return False
-        length = (data[2] << 8) | data[3]
-        if length < 7 or length > len(data) + MAX_BUFFER:
-            return False
-        tpdu = data[5] & 0xF0
-        if tpdu in (COTP_CR, COTP_CC):
-            # S7 TSAPs: 2 bytes with the connection type (1 PG, 2 OP, 3 S7 basic) first, or the
-            # S7-1200/1500 "SIMATIC-..." names; anything else on COTP (MMS, ICCP) is not ours.
-            dst_tsap = cls._tsaps(data, data[4]).get("dst_tsap", "")
-            return (len(dst_tsap) == 4 and dst_tsap[:2] in ("01", "02", "03")) or dst_tsap.startswith(
-                b"SIMATIC".hex()
-            )
-        return tpdu == COTP_DT and len(data) > 7 and data[7] in (0x32, 0x72)
+        # Only a COTP DT carrying an S7 / S7-plus header decides. A connection request/confirm cannot
+        # tell S7 from MMS (both use TSAPs freely), so walk past CR/CC TPDUs in ``data`` (the core
+        # passes a contested port's held bytes plus the new payload) and judge the first DT.
+        off, size = 0, len(data)
+        while size - off >= 7 and data[off] == 3 and data[off + 1] == 0:
+            length = (data[off + 2] << 8) | data[off + 3]
+            li = data[off + 4]
+            if length < 7 or li < 2 or length > size - off + MAX_BUFFER:
+                return False
+            tpdu = data[off + 5] & 0xF0
+            if tpdu == COTP_DT:
+                start = off + 5 + li
+                return start < size and data[start] in (0x32, 0x72)
+            if tpdu not in (COTP_CR, COTP_CC):
+                return False
+            off += length
+        return False
 
     # -- stream -------------------------------------------------------------------------------
     def on_tcp(self, data: bytes, from_client: bool) -> None:
