@@ -173,6 +173,7 @@ WRITE_EVENT_FUNCTIONS = frozenset((5, 6, 15, 16, 21, 22, 23))
 MAX_UNITS_PER_SESSION = 256  # bound on the per-flow device-identification accumulator
 
 _KEYS = {code: f"fc{code}" for code in range(128)}
+_CATEGORIES = tuple(FUNCTION_CATEGORIES.get(code, "other") for code in range(128))
 _UMAS_KEYS = {code: f"0x{code:02x}" for code in range(256)}
 
 
@@ -217,6 +218,21 @@ class ModbusDissector(Dissector):
     # -- stream -------------------------------------------------------------------------------
     def on_tcp(self, data: bytes, from_client: bool) -> None:
         buffer = self.buffers[0 if from_client else 1]
+        if not buffer.buf:
+            # Fast path: nothing buffered, so whole frames are taken in place from the segment
+            # (usually exactly one); only a partial or bad remainder goes through the stream buffer.
+            off, size = 0, len(data)
+            while size - off >= 6 and not (data[off + 2] or data[off + 3]):
+                length = (data[off + 4] << 8) | data[off + 5]
+                end = off + 6 + length
+                if length < 2 or length > MAX_MBAP_LENGTH or end > size:
+                    break
+                self._frame(data if end == size and not off else data[off:end], from_client)
+                off = end
+            if off == size:
+                return
+            if off:
+                data = data[off:]
         before = buffer.dropped
         for frame in buffer.feed(data, _mbap_length):
             self._frame(frame, from_client)
@@ -245,11 +261,22 @@ class ModbusDissector(Dissector):
         unit_id = frame[6]
         raw_code = frame[7]
         code = raw_code & 0x7F
-        exception = bool(raw_code & 0x80)
-        data = frame[8:]
+        exception = raw_code >= 0x80
         request = from_client
-        category = FUNCTION_CATEGORIES.get(code, "other")
+        category = _CATEGORIES[code]
         key = _KEYS[code]
+        if code < 8:  # reads and single writes, most traffic: no sub-code to look at
+            session.pdu(key, category, request=request, exception=exception)
+            if exception:
+                return
+            if request:
+                if code == 5 or code == 6:
+                    self._write_event(code, key, unit_id, frame[8:])
+            elif not self.service_seen:
+                self.service_seen = True
+                session.service(banner="modbus", details={"unit_id": unit_id})
+            return
+        data = frame[8:]
         if code == 43:
             if data and not exception:
                 mei = data[0]
