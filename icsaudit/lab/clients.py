@@ -231,11 +231,33 @@ async def bacnet_write(target: Target, options: dict[str, Any]) -> str:
 
 # --- OPC UA (asyncua client) -----------------------------------------------------------------------
 async def opcua_read(target: Target, options: dict[str, Any]) -> str:
-    from asyncua import Client
+    """Read the server's clock. ``security: Sign | SignAndEncrypt`` opens a Basic256Sha256 channel
+    with the client key pair the device provisioned and logs on with ``user``/``password``; the
+    server certificate is taken from the same place (pinned, as a configured historian has it), so
+    no endpoint discovery over a None channel happens first."""
+    from asyncua import Client, ua
 
-    async with Client(f"opc.tcp://{target[0]}:{target[1]}/", timeout=TIMEOUT) as client:
+    client = Client(f"opc.tcp://{target[0]}:{target[1]}/", timeout=TIMEOUT)
+    mode = str(options.get("security", "None"))
+    if mode != "None":
+        from asyncua.crypto.security_policies import SecurityPolicyBasic256Sha256
+
+        from icsaudit.lab.devices.opcua import CLIENT_URI, pki_dir
+
+        pki = pki_dir(*target)
+        client.application_uri = CLIENT_URI
+        client.set_user(str(options.get("user", "historian")))
+        client.set_password(str(options.get("password", "")))
+        await client.set_security(
+            SecurityPolicyBasic256Sha256,
+            str(pki / "client-cert.der"),
+            str(pki / "client-key.pem"),
+            server_certificate=str(pki / "server-cert.der"),
+            mode=getattr(ua.MessageSecurityMode, mode),
+        )
+    async with client:
         value = await client.get_node("ns=0;i=2258").read_value()  # Server_ServerStatus_CurrentTime
-        return f"server time {value}"
+        return f"server time {value} ({mode})"
 
 
 # --- DNP3 (dnp3py master) --------------------------------------------------------------------------

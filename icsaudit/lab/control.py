@@ -62,7 +62,9 @@ def _alive(pid: int) -> bool:
     return b"icsaudit.lab.runner" in cmdline
 
 
-def _spawn(args: list[str], log: Path) -> subprocess.Popen:
+def _spawn(args: list[str], log: Path, root: Path) -> subprocess.Popen:
+    # the children find the runtime dir (OPC UA key pairs) as runtime_dir() does, even when `up` got root
+    env = {**os.environ, "ICSAUDIT_LAB_DIR": str(root)}
     with open(log, "ab") as err:
         return subprocess.Popen(
             [sys.executable, "-m", "icsaudit.lab.runner", *args],
@@ -70,6 +72,7 @@ def _spawn(args: list[str], log: Path) -> subprocess.Popen:
             stderr=err,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
+            env=env,
         )
 
 
@@ -145,6 +148,7 @@ def up(
                     str(journal_dir / f"{device.name}.jsonl"),
                 ],
                 logs / f"{device.name}.log",
+                root,
             )
             state["devices"].append(_describe(device, ports[device.name]))
         failed = _wait_ready(procs, time.monotonic() + START_TIMEOUT)
@@ -154,7 +158,9 @@ def up(
         if flows:
             targets = {d.name: [d.address, ports[d.name], d.protocol] for d in devices}
             procs["traffic"] = _spawn(
-                ["traffic", msgspec.json.encode(flows).decode(), json.dumps(targets)], logs / "traffic.log"
+                ["traffic", msgspec.json.encode(flows).decode(), json.dumps(targets)],
+                logs / "traffic.log",
+                root,
             )
             if _wait_ready({"traffic": procs["traffic"]}, time.monotonic() + START_TIMEOUT):
                 raise IcsauditError(f"lab traffic did not start: {_tail(logs / 'traffic.log')}")

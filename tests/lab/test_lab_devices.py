@@ -152,7 +152,13 @@ def test_scenario_up_serves_identities_and_down_leaves_nothing(scenario: str, la
 
                 eps = asyncio.run(endpoints(f"opc.tcp://{device['address']}:{device['port']}/"))
                 assert {e.Server.ApplicationUri for e in eps} == {device["identity"]["application_uri"]}
-                assert any(e.SecurityPolicyUri.endswith("#None") for e in eps)
+                # a None endpoint unless the plant configured the server secure-only
+                specs = load_scenario(scenario).devices + [
+                    d for f in load_scenario(scenario).faults.values() for d in f.devices
+                ]
+                secure = {d.name for d in specs if d.options.get("security") == "secure"}
+                offers_none = any(e.SecurityPolicyUri.endswith("#None") for e in eps)
+                assert offers_none == (device["name"] not in secure)
             if device["protocol"] == "bacnet" and device["port"] == 47808:
                 out = _nmap(["-sU", "-p", "47808", "--script", "bacnet-info", device["address"]])
                 assert device["identity"]["model"] in out and device["identity"]["firmware"] in out
