@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from icsaudit.passive.protocols.base import MAX_BUFFER, Dissector, StreamBuffer
+from icsaudit.passive.session import MAX_IDENTITY_CALLS
 
 # -- S7comm job functions (ROSCTR 1 and 3) ------------------------------------------------------
 JOB_FUNCTIONS: dict[int, tuple[str, str]] = {
@@ -242,6 +243,8 @@ MAX_WRITE_ITEMS_IN_EVENT = 20
 
 _JOB_KEYS = {code: f"job/0x{code:02x}" for code in range(256)}
 _ACK_DATA_KEYS = {code: f"ack_data/0x{code:02x}" for code in range(256)}
+_USERDATA_KEYS = tuple(f"userdata/{code >> 8}/{code & 0xFF}" for code in range(16 << 8))  # group << 8 | sub
+MAX_SZL_MEMO = 256  # SZL answers remembered per flow as already reported
 
 
 def _tpkt_length(buf: bytes) -> int | None:
@@ -310,6 +313,7 @@ class S7commDissector(Dissector):
         # (direction, data unit reference) -> userdata data of the fragments seen so far
         self.fragments: dict[tuple[int, int], bytes] = {}
         self.plus_frame = -1  # S7comm-plus is counted once per frame, as the corpus does
+        self.szl_reported: set[tuple] = set()  # SZL answers whose identity was reported (see _szl_response)
 
     @classmethod
     def sniff(cls, data: bytes, from_client: bool) -> bool:  # noqa: ARG003
@@ -335,6 +339,21 @@ class S7commDissector(Dissector):
     def on_tcp(self, data: bytes, from_client: bool) -> None:
         direction = 0 if from_client else 1
         buffer = self.tpkt[direction]
+        if not buffer.buf:
+            # Fast path: nothing buffered, so whole TPKTs are taken in place from the segment
+            # (usually exactly one); only a partial or bad remainder goes through the stream buffer.
+            off, size = 0, len(data)
+            while size - off >= 4 and data[off] == 3:
+                length = (data[off + 2] << 8) | data[off + 3]
+                end = off + length
+                if length < 7 or end > size:
+                    break
+                self._cotp(data if end == size and not off else data[off:end], direction, from_client)
+                off = end
+            if off == size:
+                return
+            if off:
+                data = data[off:]
         before = buffer.dropped
         for packet in buffer.feed(data, _tpkt_length):
             self._cotp(packet, direction, from_client)
@@ -438,6 +457,10 @@ class S7commDissector(Dissector):
         function = param[0]
         name, category = JOB_FUNCTIONS.get(function, ("unknown", "other"))
         key = _JOB_KEYS[function]
+        kind = JOB_EVENT_KINDS.get(function)
+        if kind is None:  # reads and the like: counted, no event detail to decode
+            session.pdu(key, category, request=True)
+            return
         detail: dict[str, Any] = {"operation": name}
         if function == 0x28 or function == 0x29:
             service, argument = self._pi_service(param, function)
@@ -455,11 +478,9 @@ class S7commDissector(Dissector):
         elif function == 0x05:
             detail["items"] = self._var_items(param)
         session.pdu(key, category, request=True)
-        kind = JOB_EVENT_KINDS.get(function)
-        if kind is not None:
-            if category == "mode":
-                kind = "mode"
-            session.event(kind, category, key, detail)
+        if category == "mode":
+            kind = "mode"
+        session.event(kind, category, key, detail)
 
     @staticmethod
     def _pi_service(param: bytes, function: int) -> tuple[str, str]:
@@ -536,7 +557,7 @@ class S7commDissector(Dissector):
             session.pdu(f"userdata/{group}", USERDATA_GROUP_CATEGORIES.get(group, "other"), request=request)
             return
         subfunction = param[6]
-        key = f"userdata/{group}/{subfunction}"
+        key = _USERDATA_KEYS[group << 8 | subfunction]
         name, category = USERDATA_FUNCTIONS.get((group, subfunction), ("unknown", None))
         if category is None:
             category = USERDATA_GROUP_CATEGORIES.get(group, "other")
@@ -600,12 +621,27 @@ class S7commDissector(Dissector):
             return
         szl_id = (body[0] << 8) | body[1]
         kind = szl_id & 0xFF
-        if kind in (0x11, 0x1C):
-            self._identity(szl_id, body[4:])
-        elif kind == 0x24:
+        if kind not in (0x11, 0x1C, 0x24, 0x32):
+            return
+        # CPUs answer the same SZL polls with the same bytes: once reported from this side of the
+        # flow (same MACs) without a decode error, a repeat would change nothing, so it is not decoded
+        # again. Only remembered while the recorder still remembers identity calls (repeats no-ops).
+        session = self.session
+        memo = (direction, session.client_mac, session.server_mac, body)
+        reported = self.szl_reported
+        if memo in reported:
+            return
+        recorder = session.recorder
+        remember = len(reported) < MAX_SZL_MEMO and len(recorder.identity_calls) < MAX_IDENTITY_CALLS
+        errors = recorder.decode_errors
+        if kind == 0x24:
             self._cpu_mode(body[4:])
         elif kind == 0x32:
             self._protection(body[4:])
+        else:
+            self._identity(szl_id, body[4:])
+        if remember and recorder.decode_errors == errors:
+            reported.add(memo)
 
     def _identity(self, szl_id: int, body: bytes) -> None:
         records, count = _szl_records(szl_id, body)
