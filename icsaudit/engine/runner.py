@@ -11,6 +11,7 @@ from typing import Any
 import duckdb
 
 from icsaudit.engine.checks import Check
+from icsaudit.engine.ordering import canonical_sort
 from icsaudit.engine.requires import missing
 from icsaudit.engine.tables import EvidenceDB
 
@@ -83,6 +84,9 @@ def run_check(db: EvidenceDB, check: Check) -> CheckRun:
             if str(kind) not in SCALAR_TYPES:
                 for row in rows:
                     row[name] = _plain(row[name])
+        # ties of the query's ORDER BY come back in thread/insertion order; the assessment keeps the
+        # first rows and derives ids from them, so fix one order that depends on content alone
+        rows = canonical_sort(rows, check.query, names)
     except duckdb.Error as exc:
         return CheckRun(check, "error", sql_error_message(check, exc), seconds=time.perf_counter() - started)
     elapsed = time.perf_counter() - started

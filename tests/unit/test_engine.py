@@ -10,7 +10,7 @@ import msgspec
 import pytest
 
 from icsaudit.engine.assess import assess
-from icsaudit.engine.checks import Check, CheckTests, load_checks
+from icsaudit.engine.checks import Check, CheckTests, load_check, load_checks
 from icsaudit.engine.fixtures import load_fixture
 from icsaudit.engine.runner import run_check
 from icsaudit.engine.schema import SCHEMA_PATH, schema_text
@@ -108,3 +108,87 @@ def test_all_checks_run_without_error_on_every_fixture_base() -> None:
     db = build_database(f.evidence, f.site)
     statuses = {c.id: run_check(db, c).status for c in load_checks()}
     assert "error" not in statuses.values()
+
+
+def _tie_check(tmp_path) -> Check:
+    """A check whose ORDER BY ties on every row (all flows go to one server)."""
+    (tmp_path / "fx.yaml").write_text("base: x\n")
+    path = tmp_path / "XX-98.yaml"
+    path.write_text(
+        "id: XX-98\ntitle: tied rows\narea: discovery\nseverity: low\nsource: [passive]\n"
+        "requires: [flows]\nquery: |\n  SELECT flow_id, client_ip, server_ip, packets FROM flows\n"
+        "  WHERE server_ip = '10.1.0.5' ORDER BY server_ip\nmessage: '{client_ip} polls {server_ip}'\n"
+        "maps: {}\nremediation: nothing to remediate\ntests: {fail: [fx.yaml], pass: [fx.yaml]}\n"
+    )
+    return load_check(path)
+
+
+def test_tied_rows_over_the_cap_give_the_same_assessment_in_any_insertion_order(tmp_path) -> None:
+    from icsaudit.engine.assess import MAX_FINDINGS_PER_CHECK
+    from icsaudit.evidence.model import Flow, Ref
+    from icsaudit.ids import digest_id
+
+    f = load_fixture(BASE)
+    extra = []
+    for n in range(MAX_FINDINGS_PER_CHECK + 300):
+        client = f"10.4.{n // 250}.{n % 250 + 1}"  # IT hosts polling a field PLC: ties and findings
+        flow_id = digest_id(client, "10.1.0.5", "tcp", 502, "modbus")
+        ref = Ref(source="passive:modbus", file="big.pcap", frame=n + 1, ts=1_700_000_000.0 + n)
+        extra.append(
+            Flow(
+                flow_id=flow_id,
+                client_ip=client,
+                server_ip="10.1.0.5",
+                transport="tcp",
+                server_port=502,
+                protocol="modbus",
+                packets=n % 3,
+                ops={"read": 1},
+                first_ref=ref,
+            )
+        )
+    checks = [*load_checks(), _tie_check(tmp_path)]
+    outputs = []
+    for order in (extra, extra[::-1], extra[1::2] + extra[0::2]):
+        evidence = msgspec.structs.replace(f.evidence, flows=[*f.evidence.flows, *order])
+        outputs.append(dumps_json(assess(evidence, f.site, checks=checks, evidence_sha256="same")))
+    assert outputs[0] == outputs[1] == outputs[2]
+    result = json.loads(outputs[0])
+    tied = next(r for r in result["results"] if r["check_id"] == "XX-98")
+    assert tied["findings"] == MAX_FINDINGS_PER_CHECK + 301  # the base's own HMI poll too
+    assert tied["reason"].startswith(f"{MAX_FINDINGS_PER_CHECK} of ")
+    ids = [x["finding_id"] for x in result["findings"]]
+    assert len(ids) == len(set(ids))
+
+
+def test_canonical_order_follows_the_query_keys_then_the_row() -> None:
+    from icsaudit.engine.ordering import canonical_sort, unresolved_key
+
+    rows = [
+        {"a": None, "b": "x"},
+        {"a": 1, "b": "y"},
+        {"a": 2, "b": "b"},
+        {"a": 2, "b": "a"},
+    ]
+    query = "SELECT t.a, b FROM t ORDER BY t.a DESC"
+    assert [r["b"] for r in canonical_sort(rows, query, ["a", "b"])] == ["a", "b", "y", "x"]
+    assert [r["b"] for r in canonical_sort(rows[::-1], query, ["a", "b"])] == ["a", "b", "y", "x"]
+    nulls_first = "SELECT a, b FROM t ORDER BY 1 NULLS FIRST"
+    assert [r["b"] for r in canonical_sort(rows, nulls_first, ["a", "b"])] == ["x", "y", "a", "b"]
+    assert unresolved_key("SELECT a FROM t GROUP BY a ORDER BY count(*) DESC", ["a"]) == "count(*)"
+
+
+def test_every_shipped_check_orders_by_its_output_columns() -> None:
+    """The canonical order can only honour ORDER BY terms that are output columns."""
+    from icsaudit.engine.ordering import unresolved_key
+
+    for check in load_checks():
+        fixture = load_fixture(check.fixture_paths("fail")[0])
+        db = build_database(
+            fixture.evidence, fixture.site, baseline=fixture.baseline, vulnerabilities=fixture.vulnerabilities
+        )
+        try:
+            names = [d[0] for d in db.con.execute(check.query).description]
+        finally:
+            db.con.close()
+        assert not unresolved_key(check.query, names), (check.id, unresolved_key(check.query, names))
