@@ -95,6 +95,11 @@ DOUBLE_STATES: dict[int, str] = {0: "not_permitted", 1: "off", 2: "on", 3: "not_
 STEP_STATES: dict[int, str] = {0: "not_permitted", 1: "lower", 2: "higher", 3: "not_permitted"}
 
 
+# Interned function keys.
+_I_KEYS = tuple(f"I/{type_id}" for type_id in range(256))
+_U_KEYS = {name: f"U/{name}" for name in U_FUNCTIONS.values()}
+
+
 def apdu_length(buf: bytes) -> int | None:
     if len(buf) < 2:
         return None
@@ -146,6 +151,20 @@ class Iec104Dissector(Dissector):
 
     def on_tcp(self, data: bytes, from_client: bool) -> None:
         stream = self.streams[0 if from_client else 1]
+        if not stream.buf:
+            # Fast path: nothing buffered, so whole APDUs are taken in place from the segment
+            # (usually exactly one); only a partial or bad remainder goes through the stream buffer.
+            off, size = 0, len(data)
+            while size - off >= 2 and data[off] == START and data[off + 1] >= 4:
+                end = off + data[off + 1] + 2
+                if end > size:
+                    break
+                self._apdu(data if end == size and not off else data[off:end])
+                off = end
+            if off == size:
+                return
+            if off:
+                data = data[off:]
         dropped = stream.dropped
         for apdu in stream.feed(data, apdu_length):
             self._apdu(apdu)
@@ -168,7 +187,7 @@ class Iec104Dissector(Dissector):
                 session.pdu("U", "other", request=False)
                 session.error(f"iec104: unknown U-format function 0x{control:02x}")
                 return
-            session.pdu(f"U/{name}", U_CATEGORIES[name], request=name.endswith("_ACT"))
+            session.pdu(_U_KEYS[name], U_CATEGORIES[name], request=name.endswith("_ACT"))
 
     def _asdu(self, asdu: bytes) -> None:
         session = self.session
@@ -181,7 +200,7 @@ class Iec104Dissector(Dissector):
         cause = cot & 0x3F
         category = TYPE_CATEGORIES.get(type_id, "other")
         is_request = cause in REQUEST_CAUSES and type_id >= 45
-        session.pdu(f"I/{type_id}", category, request=is_request)
+        session.pdu(_I_KEYS[type_id], category, request=is_request)
         if common_address not in self.common_addresses and len(self.common_addresses) < 256:
             self.common_addresses.add(common_address)
             session.identity(
@@ -209,7 +228,7 @@ class Iec104Dissector(Dissector):
                 detail.update(command_value(type_id, element))
             elif type_id == 105 and element:
                 detail["qualifier"] = element[0]  # 1 general reset, 2 reset pending events
-        session.event(kind, category, f"I/{type_id}", detail)
+        session.event(kind, category, _I_KEYS[type_id], detail)
 
 
 DISSECTOR = Iec104Dissector
