@@ -223,6 +223,12 @@ def type_id_of(body: bytes) -> int | None:
     return None
 
 
+# Interned keys: transport types, and the service node ids already seen (module-wide, bounded).
+_TRANSPORT_KEYS = {message_type: message_type.decode() for message_type in MESSAGE_TYPES}
+_SERVICE_KEYS: dict[int, str] = {}
+MAX_SERVICE_KEYS = 4096
+
+
 def chunk_length(buf: bytes) -> int | None:
     if len(buf) < 8:
         return None
@@ -270,6 +276,21 @@ class OpcUaDissector(Dissector):
     def on_tcp(self, data: bytes, from_client: bool) -> None:
         direction = self.dirs[0 if from_client else 1]
         stream = direction.stream
+        if not stream.buf:
+            # Fast path: nothing buffered, so whole chunks are taken in place from the segment
+            # (usually exactly one); only a partial or bad remainder goes through the stream buffer.
+            off, size = 0, len(data)
+            while size - off >= 8 and data[off : off + 3] in MESSAGE_TYPES:
+                length = _U32.unpack_from(data, off + 4)[0]
+                end = off + length
+                if length < 8 or end > size:
+                    break
+                self._chunk(data if end == size and not off else data[off:end], direction)
+                off = end
+            if off == size:
+                return
+            if off:
+                data = data[off:]
         dropped = stream.dropped
         for chunk in stream.feed(data, chunk_length):
             self._chunk(chunk, direction)
@@ -286,7 +307,7 @@ class OpcUaDissector(Dissector):
     def _chunk(self, chunk: bytes, direction: _Direction) -> None:
         session = self.session
         message_type = chunk[:3]
-        transport = message_type.decode()
+        transport = _TRANSPORT_KEYS.get(message_type) or message_type.decode()
         if message_type not in SECURE_TYPES:
             session.pdu(transport, "other", request=message_type == b"HEL")
             if message_type == b"HEL":
@@ -325,6 +346,10 @@ class OpcUaDissector(Dissector):
         self._service(service, body)
 
     def _secure_body(self, chunk: bytes, message_type: bytes) -> tuple[bytes, int]:
+        if message_type != b"OPN":  # MSG/CLO: fixed channel id, token id, sequence number, request id
+            if len(chunk) < 24:
+                raise Truncated
+            return chunk[24:], _U32.unpack_from(chunk, 20)[0]
         reader = Reader(chunk, 8)
         reader.u32()  # secure channel id
         if message_type == b"OPN":
@@ -339,8 +364,6 @@ class OpcUaDissector(Dissector):
             if certificate:
                 details["sender_certificate_seen"] = True
             self.session.service(details=details)
-        else:
-            reader.u32()  # token id
         reader.u32()  # sequence number
         request_id = reader.u32()
         return chunk[reader.pos :], request_id
@@ -357,7 +380,11 @@ class OpcUaDissector(Dissector):
     # -- services ----------------------------------------------------------------------------
     def _service(self, service: int, body: bytes) -> None:
         session = self.session
-        key = str(service)
+        key = _SERVICE_KEYS.get(service)
+        if key is None:
+            key = str(service)
+            if len(_SERVICE_KEYS) < MAX_SERVICE_KEYS:
+                _SERVICE_KEYS[service] = key
         if service in REQUESTS:
             name, category = REQUESTS[service]
             session.pdu(key, category, request=True)
