@@ -12,6 +12,7 @@ whose direction-independent share key falls in its share:
   statements across its flows (its I-Am broadcast and its answers to each client). Known limit: a
   BACnet/IP datagram cut in IP fragments goes by address pair, apart from its flow's whole datagrams;
 - ARP: the sender address (the ARP table and its conflict events are per address);
+- BACnet over 802.2 LLC (no IP): with BACnet/IP, for the same reason;
 - other EtherTypes: the unordered MAC pair and the EtherType (the layer-2 sessions' key).
 
 So every connection, datagram and flow aggregate lives whole in one worker, and the sweep runs at the
@@ -58,7 +59,7 @@ from icsaudit.evidence.merge import (
 )
 from icsaudit.evidence.model import CaptureFile, DecodeError, Event, Evidence, Identity, Service
 from icsaudit.ids import digest_id
-from icsaudit.passive.pipeline import VLAN_TAGS, Analyzer
+from icsaudit.passive.pipeline import LLC_BACNET, VLAN_TAGS, Analyzer
 from icsaudit.passive.protocols.bacnet import PORTS as BACNET_PORTS
 from icsaudit.passive.session import MAX_IDENTITIES, Recorder
 
@@ -68,7 +69,8 @@ LOOPBACK_LINKTYPES = frozenset((0, 108))
 PROGRESS_POLL_S = 0.25
 # Dissectors that keep state across flows go whole to one share. BACnet joins what a device says
 # about itself over all its flows (I-Am broadcasts, ReadProperty answers) per recorder.
-CROSS_FLOW_UDP_PORTS = {port: b"bacnet" for port in BACNET_PORTS}
+BACNET_SHARE = b"bacnet"
+CROSS_FLOW_UDP_PORTS = {port: BACNET_SHARE for port in BACNET_PORTS}
 
 
 # -- share keys --------------------------------------------------------------------------------
@@ -129,6 +131,8 @@ def share_key(linktype: int, data: bytes) -> bytes:
         return _ip_pair(data, off, 6)
     if ethertype == 0x0806:
         return data[off + 14 : off + 18]  # ARP sender protocol address
+    if ethertype < 0x0600 and data[off : off + 2] == LLC_BACNET:
+        return BACNET_SHARE  # BACnet over 802.2 LLC joins BACnet/IP's share
     low, high = sorted(macs)
     return low + high + ethertype.to_bytes(2, "big")
 

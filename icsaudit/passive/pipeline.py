@@ -50,6 +50,7 @@ VLAN_TAGS = frozenset((0x8100, 0x88A8, 0x9100))
 IPV6_EXTENSIONS = frozenset((0, 43, 60, 51))  # hop-by-hop, routing, destination options, AH
 IPV6_FRAGMENT = 44
 BSD_AF_INET6 = frozenset((10, 24, 28, 30))  # Linux, NetBSD/OpenBSD, FreeBSD, macOS
+LLC_BACNET = b"\x82\x82"  # DSAP, SSAP of BACnet over ISO 8802-2 LLC
 
 _ip4_cache: dict[bytes, str] = {}
 _ip6_cache: dict[bytes, str] = {}
@@ -206,6 +207,7 @@ class Analyzer:
         self._total_bytes = 0
         self._since_sweep = 0
         self.tcp_server_ports = set(self.registry.by_tcp_port)
+        self.llc_bacnet = next((c for c in self.registry.dissectors if c.name == "bacnet"), None)
         self.udp_server_ports = set(self.registry.by_udp_port)
         # A TCP port is contested when one dissector registers it and another lists it as a server
         # port it is claimed on by content (102: s7comm by port, MMS by sniff). The first payload there
@@ -386,11 +388,17 @@ class Analyzer:
             self._ipv6(data, off, ts, linktype)
         elif ethertype == 0x0806:
             self._arp(data, off)
-        elif ethertype >= 0x0600:  # below: an 802.3 length field (LLC), not decoded here
+        elif ethertype >= 0x0600:
             cls = self.registry.by_ethertype.get(ethertype)
             if cls is not None:
                 src_mac, dst_mac = _link_macs(data, linktype)
                 self._layer2(cls, ethertype, data[off:], ts, src_mac, dst_mac)
+        elif data[off : off + 2] == LLC_BACNET and self.llc_bacnet is not None:
+            # An 802.3 length field, then ISO 8802-2 LLC with the BACnet SAPs (BACnet/Ethernet, no IP):
+            # a layer-2 flow with EtherType 0, as tshark names its conversation. The length drops padding.
+            src_mac, dst_mac = _link_macs(data, linktype)
+            end = off + ethertype if off + ethertype <= len(data) else len(data)
+            self._layer2(self.llc_bacnet, 0, data[off:end], ts, src_mac, dst_mac)
 
     def _arp(self, data: bytes, off: int) -> None:
         if len(data) < off + 28 or data[off + 4] != 6 or data[off + 5] != 4:

@@ -147,6 +147,11 @@ def edge_capture(path: Path) -> Path:
             / UDP(sport=47808, dport=47808)
             / Raw(bvlc + apdu)
         )
+    # The same device on BACnet/Ethernet (802.3 length field + LLC 0x82 0x82, no IP), padded frames:
+    # a layer-2 flow whose statements join the BACnet/IP ones above.
+    for npdu in (i_am, name_ack):
+        llc = b"\x82\x82\x03" + npdu
+        packets.append(Ether(src=mac[4], dst="ff:ff:ff:ff:ff:ff", type=len(llc)) / Raw(llc + bytes(8)))
     v6 = IPv6(src="fd00::1", dst="fd00::2") / IPv6ExtHdrFragment(id=7) / UDP(sport=40001, dport=47808)
     packets += [Ether(src=mac[6], dst=mac[7]) / p for p in fragment6(v6 / Raw(bytes(3000)), 1280)]
     for sender_mac in (mac[1], mac[2], mac[1]):  # 10.0.0.50 changes hands twice: two conflicts
@@ -236,6 +241,7 @@ def test_edge_capture_exercises_what_couples_flows(generated: list[Path]) -> Non
         and fragmented[0].packets >= 6
         and any(f.client_ip.startswith("fd00") for f in evidence.flows)
     )
+    assert any(f.protocol == "bacnet" and f.transport == "eth" and f.server_port == 0 for f in evidence.flows)
     bacnet = [i for i in evidence.identities if i.protocol == "bacnet" and i.ip == "10.0.2.2"]
     assert any(i.fields.get("vendor_id") and i.fields.get("name") for i in bacnet), bacnet
     modbus_services = [s for s in evidence.services if s.protocol == "modbus"]
@@ -322,3 +328,15 @@ def test_corpus_split_equals_one_share() -> None:
     if comparable(split_by_shares(readable, 4)) != comparable(whole):
         mismatches.append("all captures as one capture: 4 shares != 1 share")
     assert not mismatches, "\n".join(mismatches)
+
+
+def test_share_key_of_bacnet_over_llc_is_the_bacnet_share() -> None:
+    llc = b"\x82\x82\x03\x01\x00\x10\x08"
+    for length in (len(llc), len(llc) + 20):  # the 802.3 length differs per frame: not part of the key
+        frame = b"\xff" * 6 + b"\x02" * 6 + length.to_bytes(2, "big") + llc
+        assert share_key(1, frame) == share_key(1, _bacnet_ip_frame()) == b"bacnet"
+
+
+def _bacnet_ip_frame() -> bytes:
+    header = _ipv4(b"\x0a\x00\x00\x01", b"\x0a\x00\x00\x02", 47808, 47808, 0)
+    return b"\x04" * 6 + b"\x02" * 6 + b"\x08\x00" + header

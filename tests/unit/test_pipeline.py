@@ -694,3 +694,23 @@ def test_uncontested_port_decides_on_the_first_payload(tmp_path: Path) -> None:
     assert not analyzer.contested_ports
     analyzer.analyze_file(path)
     assert [c[:3] for c in Probe.instances[0].calls] == [("tcp", True, b"CON")]
+
+
+def test_bacnet_over_llc_reaches_the_bacnet_dissector(tmp_path: Path) -> None:
+    from icsaudit.passive.protocols import default_registry
+
+    # 802.3: length field instead of an EtherType, LLC DSAP/SSAP 0x82 UI, then an I-Am NPDU (device
+    # 123, vendor 7), padded to the Ethernet minimum: the length field says where BACnet ends.
+    llc = b"\x82\x82\x03" + b"\x01\x00\x10\x00\xc4\x02\x00\x00\x7b\x22\x05\xc4\x91\x00\x21\x07"
+    frame = ether(llc + bytes(60 - 14 - len(llc)), len(llc), dst="ff:ff:ff:ff:ff:ff")
+    path = tmp_path / "t.pcap"
+    path.write_bytes(pcap([(1000.0, frame)]))
+    analyzer = Analyzer(default_registry())
+    analyzer.analyze_file(path)
+    evidence = analyzer.finish()
+    [flow] = evidence.flows
+    assert (flow.protocol, flow.transport, flow.server_port) == ("bacnet", "eth", 0)
+    stats = evidence.capture.protocols["bacnet"]
+    assert stats.frames == stats.pdus == 1
+    assert stats.conversations == [(flow.client_ip, "ff:ff:ff:ff:ff:ff", 0, "eth")]
+    assert stats.identities and stats.identities[0]["device_instance"] == 123
