@@ -108,9 +108,9 @@ def run_audit(
     evidence = merge_evidence(parts) if len(parts) > 1 else parts[0]
     evidence_path = save_evidence(evidence, out / "evidence.json")
 
-    vulnerabilities = None
+    vulnerabilities = vulnerability_assets = None
     if opts.advisories:
-        vulnerabilities, note = _match_advisories(evidence)
+        vulnerabilities, vulnerability_assets, note = _match_advisories(evidence)
         if note:
             stages.append(("advisories", note))
 
@@ -131,6 +131,7 @@ def run_audit(
         answers=load_answers(opts.answers) if opts.answers else None,
         baseline=baseline,
         vulnerabilities=vulnerabilities,
+        vulnerability_assets=vulnerability_assets,
     )
     assessment_path = write_json_atomic(out / "assessment.json", result)
     counts = result.summary.get("findings_by_severity", {})
@@ -210,16 +211,28 @@ def _probe(opts: AuditOptions, model: Any) -> tuple[Evidence | None, str, list[s
     return outcome.evidence, f"{outcome.summary()}; transcript {outcome.transcript}", outcome.warnings
 
 
-def _match_advisories(evidence: Evidence) -> tuple[list[dict[str, Any]] | None, str]:
-    """Vulnerability rows for AV-03 from the local advisory store; None (not assessed) without one."""
+def _match_advisories(
+    evidence: Evidence,
+) -> tuple[list[dict[str, Any]] | None, list[dict[str, Any]] | None, str]:
+    """Vulnerability rows for AV-03 and which assets could be matched at all, from the local advisory
+    store; (None, None, note) without one (AV-03 is then not assessed)."""
     try:
-        from icsaudit.advisories.match import vulnerability_rows
+        from icsaudit.advisories.match import (
+            AdvisoryIndex,
+            vulnerability_coverage_rows,
+            vulnerability_rows,
+        )
     except ImportError:
-        return None, ""
+        return None, None, ""
     try:
-        rows = vulnerability_rows(evidence)
+        index = AdvisoryIndex.from_store()  # loaded once for both tables
+        rows = vulnerability_rows(evidence, index=index)
+        coverage = vulnerability_coverage_rows(evidence, index=index)
     except InputError as exc:
-        return None, f"not matched: {exc.message}"
-    if rows is None:
-        return None, "no advisory store: AV-03 not assessed (icsaudit advisories import …)"
-    return rows, f"{len(rows)} advisory matches"
+        return None, None, f"not matched: {exc.message}"
+    assessed = sum(1 for c in coverage if c["status"] == "assessed")
+    return (
+        rows,
+        coverage,
+        f"{len(rows)} advisory matches; {assessed} of {len(coverage)} assets identified well enough to match",
+    )

@@ -16,6 +16,16 @@ EXIT_FINDINGS = 4  # --fail-on threshold reached (distinct from 2 = bad input, 3
 PATH = click.Path(dir_okay=False, path_type=Path)
 
 
+def _json_list(path: Path, what: str) -> list[dict]:
+    try:
+        rows = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{path}: not a JSON list of {what}: {exc}") from None
+    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+        raise InputError(f"{path}: not a JSON list of {what}")
+    return rows
+
+
 @click.command()
 @click.argument("evidence_file", type=PATH)
 @click.option("--site", "site_file", type=PATH, help="Site model (site.yaml).")
@@ -25,7 +35,14 @@ PATH = click.Path(dir_okay=False, path_type=Path)
     "--vulnerabilities",
     "vulns_file",
     type=PATH,
-    help="JSON list of firmware/advisory matches for AV-03 (from the advisory matcher).",
+    help="JSON list of firmware/advisory matches for AV-03 (icsaudit advisories table -o FILE).",
+)
+@click.option(
+    "--vulnerability-coverage",
+    "coverage_file",
+    type=PATH,
+    help="JSON list of per-asset match coverage (icsaudit advisories table --coverage FILE): "
+    "controllers that could not be matched make a clean AV-03 not-assessed instead of pass.",
 )
 @click.option("-o", "--output", type=PATH, default=Path("assessment.json"), show_default=True)
 @click.option(
@@ -42,6 +59,7 @@ def assess(
     profile: str | None,
     answers_file: Path | None,
     vulns_file: Path | None,
+    coverage_file: Path | None,
     output: Path,
     fail_on: str,
     quiet: bool,
@@ -54,6 +72,8 @@ def assess(
     Example:
       icsaudit assess evidence.json --site site.yaml --answers answers.yaml -o assessment.json
       icsaudit assess evidence.json --profile water-chlorine --fail-on high
+      icsaudit assess evidence.json --site site.yaml --vulnerabilities vulns.json \\
+          --vulnerability-coverage vuln-assets.json
     """
     from rich.console import Console
 
@@ -75,12 +95,10 @@ def assess(
     if model.site.baseline:
         base_path = (Path(site_file).parent / model.site.baseline) if site_file else Path(model.site.baseline)
         baseline = load_evidence(base_path)
-    vulnerabilities = None
-    if vulns_file:
-        try:
-            vulnerabilities = json.loads(vulns_file.read_text())
-        except (OSError, ValueError) as exc:
-            raise InputError(f"{vulns_file}: not a JSON list of vulnerability matches: {exc}") from None
+    vulnerabilities = _json_list(vulns_file, "vulnerability matches") if vulns_file else None
+    coverage = _json_list(coverage_file, "per-asset match coverage rows") if coverage_file else None
+    if coverage is not None and vulnerabilities is None:
+        raise InputError("--vulnerability-coverage needs --vulnerabilities (the same matcher run)")
     import hashlib
 
     digest = hashlib.sha256(evidence_file.read_bytes()).hexdigest()
@@ -90,6 +108,7 @@ def assess(
         evidence_sha256=digest,
         baseline=baseline,
         vulnerabilities=vulnerabilities,
+        vulnerability_assets=coverage,
         answers=load_answers(answers_file) if answers_file else None,
     )
     write_json_atomic(output, result)

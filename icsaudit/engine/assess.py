@@ -88,6 +88,10 @@ def _link(row: dict[str, Any], refs: dict[str, dict[str, Any]]) -> EvidenceLink:
     return link
 
 
+def _keys(link: EvidenceLink) -> list[str]:
+    return link.flow_ids + link.event_ids + link.asset_ids + link.service_ids + link.identity_ids
+
+
 def _refs(evidence: Evidence) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
 
@@ -122,11 +126,18 @@ def _findings(
     check = run.check
     base = base_severity(check.id, check.severity, model.profile)
     out = []
-    for row in run.rows[:MAX_FINDINGS_PER_CHECK]:
+    kept = run.rows[:MAX_FINDINGS_PER_CHECK]
+    # A finding's id is its evidence keys plus the check's key columns (stable while the same weakness
+    # is seen again); rows that still share them are told apart by their whole content.
+    links = [_link(row, refs) for row in kept]
+    idents = [
+        [*_keys(link), *(str(row.get(c)) for c in check.key)] for row, link in zip(kept, links, strict=True)
+    ]
+    shared = {k for k, n in Counter(map(tuple, idents)).items() if n > 1}
+    for row, link, keys in zip(kept, links, idents, strict=True):
         row_base = row["severity"] if row.get("severity") in SEVERITIES else base
         zones = _zones_of(row, model)
         severity, _ = effective_severity(check.id, check.area, row_base, zones, model.profile)
-        link = _link(row, refs)
         assets = []
         for key in ADDRESS_COLUMNS:
             value = row.get(key)
@@ -135,8 +146,9 @@ def _findings(
         for value in link.asset_ids:
             if value not in assets:
                 assets.append(value)
-        keys = link.flow_ids + link.event_ids + link.asset_ids + link.service_ids + link.identity_ids
         identity = keys if keys else [dumps_json(row, indent=0).decode()]
+        if keys and tuple(keys) in shared:
+            identity = [*keys, dumps_json(row, indent=0).decode()]
         first = row.get("first_seen", row.get("ts"))
         last = row.get("last_seen", row.get("ts"))
         finding = Finding(
@@ -165,12 +177,22 @@ def assess(
     answers: dict[str, dict[str, Any]] | None = None,
     baseline: Evidence | None = None,
     vulnerabilities: list[dict[str, Any]] | None = None,
+    vulnerability_assets: list[dict[str, Any]] | None = None,
     checks: list[Check] | None = None,
 ) -> Assessment:
+    """``vulnerabilities``: the advisory matcher's rows (None: matching did not run, AV-03 is not
+    assessed); ``vulnerability_assets``: its per-asset coverage (assets it could not assess make a
+    clean AV-03 not-assessed instead of pass)."""
     profile = model.profile
     all_checks = checks if checks is not None else load_checks()
     applicable = [c for c in all_checks if profile.applies(c.id)]
-    db = build_database(evidence, model, baseline=baseline, vulnerabilities=vulnerabilities)
+    db = build_database(
+        evidence,
+        model,
+        baseline=baseline,
+        vulnerabilities=vulnerabilities,
+        vulnerability_assets=vulnerability_assets,
+    )
     try:
         runs = run_checks(db, applicable)
         zone_flow_rows = db.con.execute("""
@@ -190,7 +212,12 @@ def assess(
         db.con.close()
 
     refs = _refs(evidence)
-    kev_assets = {str(v.get("asset_id") or v.get("ip")) for v in vulnerabilities or [] if v.get("kev")}
+    # a KEV entry raises likelihood only when the device match itself is trusted (risk.KEV_CONFIDENCE)
+    kev_assets = {
+        str(v.get("asset_id") or v.get("ip"))
+        for v in vulnerabilities or []
+        if v.get("kev") and risk_mod.kev_counts(v)
+    }
     findings: list[Finding] = []
     results: list[CheckResult] = []
     for run in runs:

@@ -2,6 +2,17 @@
 
 A check file is validated against CHECK_SCHEMA on load; any problem names the file, the line and what
 is wrong. The ``requires`` vocabulary is defined in :mod:`icsaudit.engine.requires`.
+
+Optional ``key``: columns that, with the evidence ids of a row (asset_id, flow_id ...), identify a
+finding, so its id stays the same when other columns (counts, CVSS) change; rows sharing their
+evidence ids and no key are told apart by their whole content.
+
+Optional ``coverage``: SQL returning one row with ``unassessed`` (how many items the query could not
+judge, e.g. controllers whose firmware is unknown) and ``reason`` (text naming them). When the query
+finds nothing but ``unassessed`` > 0, the result is not-assessed with that reason rather than pass:
+"no finding" about items the evidence could not judge is not evidence of their absence. Findings
+still make the result a fail (what was judged is reported). Fixtures for that case are listed under
+``tests: not-assessed``.
 """
 
 from __future__ import annotations
@@ -64,6 +75,18 @@ CHECK_SCHEMA: dict[str, Any] = {
         "requires": {"type": "array", "items": {"type": "string", "minLength": 1}},
         "query": {"type": "string", "minLength": 10},
         "message": {"type": "string", "minLength": 5},
+        "key": {
+            "type": "array",
+            "items": {"type": "string", "pattern": r"^[a-z_][a-z0-9_]*$"},
+            "description": "columns that, with the row's evidence ids (asset_id, flow_id ...), identify a "
+            "finding, e.g. [advisory] for one finding per asset and advisory",
+        },
+        "coverage": {
+            "type": "string",
+            "minLength": 10,
+            "description": "SQL returning one row (unassessed BIGINT, reason VARCHAR): a clean result "
+            "with unassessed > 0 is not-assessed with that reason, not pass",
+        },
         "description": {"type": "string"},
         "maps": {
             "type": "object",
@@ -81,6 +104,7 @@ CHECK_SCHEMA: dict[str, Any] = {
             "properties": {
                 "fail": {"type": "array", "items": {"type": "string"}, "minItems": 1},
                 "pass": {"type": "array", "items": {"type": "string"}, "minItems": 1},
+                "not-assessed": {"type": "array", "items": {"type": "string"}},
             },
         },
     },
@@ -90,6 +114,10 @@ CHECK_SCHEMA: dict[str, Any] = {
 class CheckTests(msgspec.Struct, kw_only=True):
     fail: list[str]
     pass_: list[str] = msgspec.field(name="pass")
+    not_assessed: list[str] = msgspec.field(name="not-assessed", default_factory=list)
+
+
+FIXTURE_KINDS = ("fail", "pass", "not-assessed")
 
 
 class Check(msgspec.Struct, kw_only=True):
@@ -104,13 +132,16 @@ class Check(msgspec.Struct, kw_only=True):
     maps: dict[str, list[str]]
     remediation: str
     tests: CheckTests
+    key: list[str] = msgspec.field(default_factory=list)
+    coverage: str = ""
     description: str = ""
     path: str = ""  # the YAML file it came from
     query_line: int = 0  # line of the first query line in that file (SQL errors point there)
+    coverage_line: int = 0
 
     def fixture_paths(self, kind: str) -> list[Path]:
         base = Path(self.path).parent
-        names = self.tests.fail if kind == "fail" else self.tests.pass_
+        names = {"fail": self.tests.fail, "pass": self.tests.pass_}.get(kind, self.tests.not_assessed)
         return [(base / name).resolve() for name in names]
 
 
@@ -124,23 +155,29 @@ def parse_check(doc: LoadedYaml) -> Check:
     if doc.path.stem != data["id"]:
         raise doc.error(("id",), f"id {data['id']} must match the file name ({doc.path.name})")
     _check_placeholders(doc)
-    for kind in ("fail", "pass"):
-        for index, name in enumerate(data["tests"][kind]):
+    for kind in FIXTURE_KINDS:
+        for index, name in enumerate(data["tests"].get(kind, [])):
             if not (doc.path.parent / name).is_file():
                 raise doc.error(("tests", kind, index), f"fixture {name} does not exist")
     check = msgspec.convert(data, Check)
     check.path = str(doc.path)
     # A "|" block starts on the line after the key.
     check.query_line = doc.line_of(("query",)) + (1 if doc.lines else 0)
+    if check.coverage:
+        check.coverage_line = doc.line_of(("coverage",)) + (1 if doc.lines else 0)
     return check
 
 
 def _check_placeholders(doc: LoadedYaml) -> None:
-    """Every {name} of the message must be a column the query can return (cheap textual check)."""
+    """Every {name} of the message and every key column must be a column the query can return (cheap
+    textual check)."""
     query = doc.data["query"].lower()
     for name in re.findall(r"{([a-z_][a-z0-9_]*)}", doc.data["message"]):
         if name not in query:
             raise doc.error(("message",), f"placeholder {{{name}}} is not a column of the query")
+    for index, name in enumerate(doc.data.get("key", [])):
+        if name not in query:
+            raise doc.error(("key", index), f"key column {name} is not a column of the query")
 
 
 def load_check(path: str | Path) -> Check:

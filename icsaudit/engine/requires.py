@@ -11,7 +11,8 @@ Atoms:
   ``zone.function:<name>``: such a zone is declared *and* traffic to or from it was observed;
 - ``probe``: the evidence contains probe results (a ``probe:*`` source);
 - ``baseline``: the site names a baseline evidence file and it was loaded;
-- ``vulnerabilities``: firmware was matched against advisories (the table exists);
+- ``vulnerabilities``: firmware was matched against advisories (the table exists) and, when the matcher
+  said which assets it could assess (table vulnerability_assets), at least one was assessed;
 - ``site.<list>``: that list of the site model is non-empty (masters, engineering_workstations, hmis,
   jump_hosts, log_collectors, time_servers, conduits, assets, zones).
 """
@@ -21,10 +22,58 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 PROTOCOLS = frozenset(
-    ["modbus", "s7comm", "s7comm_plus", "enip", "cip", "dnp3", "iec104", "bacnet", "opcua", "mms", "goose", "sv", "profinet_dcp", "fins", "umas", "telnet", "ftp", "tftp", "http", "snmp", "ssh", "tls", "rdp", "vnc", "smb", "dns", "ntp", "syslog", "teamviewer", "anydesk", "unknown"]
+    [
+        "modbus",
+        "s7comm",
+        "s7comm_plus",
+        "enip",
+        "cip",
+        "dnp3",
+        "iec104",
+        "bacnet",
+        "opcua",
+        "mms",
+        "goose",
+        "sv",
+        "profinet_dcp",
+        "fins",
+        "umas",
+        "telnet",
+        "ftp",
+        "tftp",
+        "http",
+        "snmp",
+        "ssh",
+        "tls",
+        "rdp",
+        "vnc",
+        "smb",
+        "dns",
+        "ntp",
+        "syslog",
+        "teamviewer",
+        "anydesk",
+        "unknown",
+    ]
 )
 ICS_PROTOCOLS = frozenset(
-    ["modbus", "s7comm", "s7comm_plus", "enip", "cip", "dnp3", "iec104", "bacnet", "opcua", "mms", "goose", "sv", "profinet_dcp", "fins", "umas"]
+    [
+        "modbus",
+        "s7comm",
+        "s7comm_plus",
+        "enip",
+        "cip",
+        "dnp3",
+        "iec104",
+        "bacnet",
+        "opcua",
+        "mms",
+        "goose",
+        "sv",
+        "profinet_dcp",
+        "fins",
+        "umas",
+    ]
 )
 TABLE_ATOMS = frozenset(
     {"flows", "ics", "services", "identities", "events", "zones", "probe", "baseline", "vulnerabilities"}
@@ -59,6 +108,7 @@ class Facts:
     site_lists: dict[str, int] = field(default_factory=dict)
     baseline: bool = False
     vulnerabilities: bool = False
+    vulnerability_assets: int | None = None  # assets the matcher reported on (None: not reported)
 
 
 def requirement_problem(need: str) -> str | None:
@@ -95,11 +145,14 @@ def _atom_missing(atom: str, facts: Facts) -> str | None:
     if atom == "baseline":
         return None if facts.baseline else "no baseline evidence (site.baseline) to compare with"
     if atom == "vulnerabilities":
-        return (
-            None
-            if facts.vulnerabilities
-            else "firmware not matched against advisories (no vulnerabilities table)"
-        )
+        if facts.vulnerabilities:
+            return None
+        if facts.vulnerability_assets is not None:
+            return (
+                f"the advisory matcher could assess none of the {facts.vulnerability_assets} assets "
+                "(none identified with vendor, model and firmware)"
+            )
+        return "firmware not matched against advisories (no vulnerabilities table)"
     if atom.startswith("zone."):
         kind = atom[5:]
         if kind not in facts.declared_zone_kinds:

@@ -6,7 +6,8 @@ their product (1-25), as in the 5x5 matrices of ISO 31000-style sectoral risk as
 the severity already says how directly the weakness can be used against the process - and rises by one
 for each aggravating exposure seen in the evidence: the finding is reachable from IT (a client at Purdue
 level 4-5), or from the Internet (a public client address: +2), the affected asset has a known
-exploited vulnerability (CISA KEV) when advisory matching ran, and three or more distinct sources show
+exploited vulnerability (CISA KEV) when advisory matching ran and matched the device with high or
+medium confidence (a family-only match may be another model), and three or more distinct sources show
 the same weakness in the same zone (it is in use, not a one-off); capped at 5.
 *Consequence* is what a compromise of the affected zone could cause at this kind of facility: the
 zone's criticality (1-5, from the profile's zone template; 3 for a zone without template, 2 for hosts in
@@ -29,6 +30,13 @@ from icsaudit.engine.severity import RANK, max_severity
 from icsaudit.engine.site import Zone
 
 SEVERITY_LIKELIHOOD = {"info": 1, "low": 1, "medium": 2, "high": 3, "critical": 4}
+KEV_CONFIDENCE = frozenset({"high", "medium"})  # advisory-match confidences trusted enough for KEV
+
+
+def kev_counts(row: dict[str, Any]) -> bool:
+    """Whether a row's KEV flag may raise likelihood: rows without a confidence (older vulnerability
+    files, other checks) count; a low-confidence (family-only) advisory match does not."""
+    return row.get("kev") is True and row.get("confidence", "high") in KEV_CONFIDENCE
 
 
 def level_of(score: int) -> str:
@@ -69,7 +77,7 @@ def likelihood(
     elif (row.get("client_level") or 0) >= 4:
         value += 1
         factors.append("reachable from IT")
-    if row.get("kev") is True or kev_assets & set(finding.asset_ids):
+    if kev_counts(row) or kev_assets & set(finding.asset_ids):
         value += 1
         factors.append("known exploited vulnerability (KEV)")
     if sources >= 3:

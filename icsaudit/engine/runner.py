@@ -62,13 +62,26 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def sql_error_message(check: Check, exc: Exception) -> str:
-    """Name the check and the file line of the failing query line."""
+def sql_error_message(check: Check, exc: Exception, part: str = "query") -> str:
+    """Name the check and the file line of the failing line of its query (or coverage query)."""
     text = str(exc).strip()
     match = re.search(r"LINE (\d+):", text)
-    line = check.query_line + int(match.group(1)) - 1 if match else check.query_line
+    start = check.coverage_line if part == "coverage" else check.query_line
+    line = start + int(match.group(1)) - 1 if match else start
     first = text.splitlines()[0] if text else type(exc).__name__
-    return f"{check.id}: {check.path}:{line}: query failed: {first}"
+    return f"{check.id}: {check.path}:{line}: {part} failed: {first}"
+
+
+def _unassessed(db: EvidenceDB, check: Check) -> tuple[int, str]:
+    """The check's ``coverage`` query: how many items it could not judge, and the reason given."""
+    cursor = db.con.execute(check.coverage)
+    names = [d[0] for d in cursor.description]
+    row = cursor.fetchone()
+    if row is None:
+        return 0, ""
+    values = dict(zip(names, row, strict=True))
+    count = int(values.get("unassessed") or 0)
+    return count, str(values.get("reason") or f"{count} items could not be assessed")
 
 
 def run_check(db: EvidenceDB, check: Check) -> CheckRun:
@@ -92,6 +105,14 @@ def run_check(db: EvidenceDB, check: Check) -> CheckRun:
     elapsed = time.perf_counter() - started
     if rows:
         return CheckRun(check, "fail", rows=rows, seconds=elapsed)
+    if check.coverage:
+        # nothing found, but only among the items the evidence let the check judge
+        try:
+            count, reason = _unassessed(db, check)
+        except duckdb.Error as exc:
+            return CheckRun(check, "error", sql_error_message(check, exc, "coverage"), seconds=elapsed)
+        if count:
+            return CheckRun(check, "not-assessed", reason, seconds=time.perf_counter() - started)
     loss, threshold = db.con.execute("SELECT loss_ratio, loss_threshold FROM capture").fetchone()
     if PASSIVE_NEEDS_CLEAN_CAPTURE in check.source and loss > threshold and check.id != "AM-03":
         # A clean result from a lossy capture is not evidence of absence (see AM-03).

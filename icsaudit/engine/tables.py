@@ -7,7 +7,9 @@ no per-row INSERT); afterwards external access is disabled and the configuration
 reads nothing but the evidence.
 
 Tables: flows, flow_functions, events, assets, services, identities, capture (one row), hosts, zones,
-conduits, declared_assets, baseline_flows, baseline_assets, vulnerabilities.
+conduits, declared_assets, baseline_flows, baseline_assets, vulnerabilities (one row per asset,
+advisory and CVE from the advisory matcher), vulnerability_assets (one row per asset: whether the
+matcher could assess it: assessed | no-model | no-firmware | vendor-not-in-store).
 """
 
 from __future__ import annotations
@@ -172,16 +174,35 @@ DECLARED_COLUMNS = {
     "expected_firmware": "VARCHAR",
     "tags": "VARCHAR[]",
 }
-VULN_COLUMNS = {
+VULN_COLUMNS = {  # icsaudit.advisories.match.vulnerability_rows
     "asset_id": "VARCHAR",
     "ip": "VARCHAR",
     "cve": "VARCHAR",
     "advisory": "VARCHAR",
+    "advisory_id": "VARCHAR",
+    "title": "VARCHAR",
     "cvss": "DOUBLE",
+    "cvss_vector": "VARCHAR",
     "kev": "BOOLEAN",
+    "kev_date_added": "VARCHAR",
+    "kev_required_action": "VARCHAR",
+    "kev_due_date": "VARCHAR",
+    "kev_ransomware": "VARCHAR",
+    "confidence": "VARCHAR",  # high | medium | low (see icsaudit.advisories.match)
     "product": "VARCHAR",
     "firmware": "VARCHAR",
+    "version_range": "VARCHAR",
     "fixed": "VARCHAR",
+    "remediation": "VARCHAR",
+    "url": "VARCHAR",
+    "reason": "VARCHAR",
+}
+VULN_ASSET_COLUMNS = {  # icsaudit.advisories.match.vulnerability_coverage_rows
+    "asset_id": "VARCHAR",
+    "status": "VARCHAR",
+    "vendor": "VARCHAR",
+    "model": "VARCHAR",
+    "firmware": "VARCHAR",
 }
 BASELINE_FLOW_COLUMNS = {
     "client_ip": "VARCHAR",
@@ -309,6 +330,7 @@ def build_database(
     *,
     baseline: Evidence | None = None,
     vulnerabilities: list[dict[str, Any]] | None = None,
+    vulnerability_assets: list[dict[str, Any]] | None = None,
 ) -> EvidenceDB:
     con = duckdb.connect(":memory:")
     con.execute("SET threads TO 4")
@@ -402,7 +424,8 @@ def build_database(
     loader.load_rows("zones", ZONE_COLUMNS, zone_rows)
     loader.load_rows("conduits", CONDUIT_COLUMNS, conduit_rows)
     loader.load_rows("declared_assets", DECLARED_COLUMNS, declared_rows)
-    loader.load_rows("vulnerabilities", VULN_COLUMNS, vulnerabilities or [])
+    loader.load_rows("vulnerabilities", VULN_COLUMNS, _vulnerability_rows(vulnerabilities or []))
+    loader.load_rows("vulnerability_assets", VULN_ASSET_COLUMNS, vulnerability_assets or [])
     loader.load(
         "baseline_flows",
         BASELINE_FLOW_COLUMNS,
@@ -417,7 +440,20 @@ def build_database(
     con.execute("SET enable_external_access = false")
     con.execute("SET lock_configuration = true")
     facts = _facts(con, evidence, model, baseline is not None, vulnerabilities is not None)
+    if vulnerabilities is not None and vulnerability_assets is not None:
+        # matching ran, but it assessed something only if some asset had vendor, model and firmware
+        facts.vulnerabilities = any(a.get("status") == "assessed" for a in vulnerability_assets)
+        facts.vulnerability_assets = len(vulnerability_assets)
     return EvidenceDB(con=con, facts=facts, model=model)
+
+
+def _vulnerability_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows of older vulnerability files name the advisory only as ``advisory`` (or ``advisory_id``)."""
+    out = []
+    for row in rows:
+        advisory = row.get("advisory") or row.get("advisory_id") or ""
+        out.append({**row, "advisory": advisory, "advisory_id": row.get("advisory_id") or advisory})
+    return out
 
 
 def _enrich(con: duckdb.DuckDBPyConnection) -> None:
