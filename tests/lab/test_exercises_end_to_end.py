@@ -16,10 +16,10 @@ from icsaudit.cli import main
 from icsaudit.lab.scenarios import load_scenario, scenario_ids
 from icsaudit.lab.score import exercise_ids, load_assessment, load_exercise, score
 
-# Every fault generator acts at least every 5 s (lab/scenarios/*.yaml) and its first round falls
-# before the capture starts, so 9 s holds at least one more round of each.
+# Every traffic generator, normal or fault, acts at least every 5 s (lab/scenarios/*.yaml) and its
+# first round may fall before the capture starts, so 9 s holds at least one more round of each.
 FAULT_SECONDS = 9.0
-CLEAN_SECONDS = 6.0
+CLEAN_SECONDS = 9.0
 
 pytestmark = [
     pytest.mark.lab,
