@@ -21,7 +21,7 @@ from icsaudit.evidence.model import Capture, CaptureFile, Evidence
 from icsaudit.passive.protocols import Registry, default_registry
 from icsaudit.passive.protocols.base import Dissector
 from icsaudit.passive.reader import ReadState, linktype_name, linktype_supported, open_capture
-from icsaudit.passive.session import Recorder, Session
+from icsaudit.passive.session import FlowAgg, Recorder, Session, flow_id_for
 
 IDLE_TIMEOUT = 600.0  # seconds of silence before a live TCP connection is flushed
 UDP_IDLE_TIMEOUT = 60.0  # UDP has no close: a request/response exchange is over much sooner (as in Zeek)
@@ -51,6 +51,8 @@ IPV6_EXTENSIONS = frozenset((0, 43, 60, 51))  # hop-by-hop, routing, destination
 IPV6_FRAGMENT = 44
 BSD_AF_INET6 = frozenset((10, 24, 28, 30))  # Linux, NetBSD/OpenBSD, FreeBSD, macOS
 LLC_BACNET = b"\x82\x82"  # DSAP, SSAP of BACnet over ISO 8802-2 LLC
+# Flow names for layer-2 frames the EtherType's module declines (Dissector.on_frame returned False).
+L2_UNCLAIMED = {0x8892: "profinet_io"}  # PROFINET RT besides DCP: cyclic I/O, alarms, PTCP
 
 _ip4_cache: dict[bytes, str] = {}
 _ip6_cache: dict[bytes, str] = {}
@@ -911,8 +913,10 @@ class Analyzer:
         rec = self.recorder
         if session is None:
             src, dst = mac_text(src_mac), mac_text(dst_mac)
-            agg = rec.flow(src, dst, "eth", ethertype, cls.name)
-            agg.connections += 1
+            # The module's flow is recorded only once the module handles a frame (see _claim_l2): an
+            # EtherType carries more than one module decodes (0x8892: DCP, cyclic I/O, PTCP).
+            agg = FlowAgg(src, dst, "eth", ethertype, cls.name)
+            agg.flow_id = flow_id_for(src, dst, "eth", ethertype, cls.name)
             session = Session(rec, cls.name, agg, "eth", src, dst, 0, ethertype, frozenset())
             session.client_mac, session.server_mac = src, dst
             try:
@@ -921,18 +925,25 @@ class Analyzer:
                 rec.error(cls.name, f"dissector failed to start: {exc!r}")
                 session.state["dissector"] = None
             self.l2[key] = session
-        agg = session.agg
+        session.from_client = True
+        dissector = session.state["dissector"]
+        claimed = True
+        if dissector is not None:
+            try:
+                claimed = dissector.on_frame(body) is not False
+            except Exception as exc:
+                rec.error(cls.name, f"dissector error: {exc!r}")
+        if claimed:
+            agg = session.agg
+            if not agg.connections:
+                rec.adopt_flow(agg)
+        else:
+            name = L2_UNCLAIMED.get(ethertype, "unknown")
+            agg = rec.flow(session.client_ip, session.server_ip, "eth", ethertype, name)
+            agg.connections = 1
         agg.packets += 1
         agg.bytes += len(body) + 14
         agg.last_seen = ts
-        session.from_client = True
-        dissector = session.state["dissector"]
-        if dissector is None:
-            return
-        try:
-            dissector.on_frame(body)
-        except Exception as exc:
-            rec.error(cls.name, f"dissector error: {exc!r}")
 
     # -- expiry ------------------------------------------------------------------------------
     def _close(self, conn: Conn) -> None:

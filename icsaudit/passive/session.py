@@ -132,6 +132,14 @@ class Recorder:
             self.flows[key] = agg
         return agg
 
+    def adopt_flow(self, agg: FlowAgg) -> None:
+        """Record a flow built before it was known to be worth recording (a layer-2 flow whose module
+        handles its first frame now): it starts at the current packet."""
+        agg.first_seen = self.ts
+        agg.first_ref = Ref(source=f"passive:{agg.protocol}", file=self.file, frame=self.frame, ts=self.ts)
+        agg.connections = 1
+        self.flows[(agg.client_ip, agg.server_ip, agg.transport, agg.server_port, agg.protocol)] = agg
+
     def proto(self, name: str) -> _ProtoAcc:
         acc = self.protocols.get(name)
         if acc is None:

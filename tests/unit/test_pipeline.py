@@ -714,3 +714,35 @@ def test_bacnet_over_llc_reaches_the_bacnet_dissector(tmp_path: Path) -> None:
     assert stats.frames == stats.pdus == 1
     assert stats.conversations == [(flow.client_ip, "ff:ff:ff:ff:ff:ff", 0, "eth")]
     assert stats.identities and stats.identities[0]["device_instance"] == 123
+
+
+def test_layer2_frames_a_module_declines_are_not_its_flow(tmp_path: Path, monkeypatch) -> None:
+    class Picky(Probe):
+        def on_frame(self, data: bytes) -> bool | None:
+            super().on_frame(data)
+            if data.startswith(b"\x80"):
+                return False  # e.g. PROFINET cyclic I/O on DCP's EtherType
+            self.session.pdu("x", "read")
+            return None
+
+    monkeypatch.setitem(pipeline.L2_UNCLAIMED, ETHERTYPE, "cyclic")
+    declined = ether(b"\x80\x00" + bytes(40), ETHERTYPE)
+    handled = ether(b"\xfe\xfe" + bytes(40), ETHERTYPE)
+    other_way = ether(b"\x80\x01" + bytes(40), ETHERTYPE, src="00:00:00:00:00:09")
+    path = tmp_path / "t.pcap"
+    path.write_bytes(pcap([(1000.0 + i, f) for i, f in enumerate([declined, declined, handled, other_way])]))
+    analyzer = Analyzer(Registry([Picky]))
+    analyzer.analyze_file(path)
+    evidence = analyzer.finish()
+    got = sorted((f.client_ip, f.protocol, f.packets, f.first_seen) for f in evidence.flows)
+    from tests.data.craft import MAC_A
+
+    mac_a, mac_9 = MAC_A.lower(), "00:00:00:00:00:09"
+    assert sorted(got) == sorted(
+        [
+            (mac_a, "cyclic", 2, 1000.0),
+            (mac_a, "probe", 1, 1002.0),  # the module's flow starts at the first frame it handled
+            (mac_9, "cyclic", 1, 1003.0),
+        ]
+    )
+    assert evidence.capture.protocols["probe"].frames == 1

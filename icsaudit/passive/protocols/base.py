@@ -8,7 +8,11 @@ protocol (by port, or by ``sniff`` on the first payload when ports lie), and fee
   split or coalesced arbitrarily: the dissector buffers partial PDUs itself, bounded);
 - ``on_gap(from_client)``: bytes were lost in that direction: drop buffered partial data, resync;
 - ``on_udp(data, from_client)``: one datagram;
-- ``on_frame(data)``: one layer-2 payload after the EtherType (for GOOSE, SV, PROFINET DCP ...).
+- ``on_frame(data)``: one layer-2 payload after the EtherType (for GOOSE, SV, PROFINET DCP ...). An
+  EtherType can carry more than the module decodes (0x8892: DCP, but also cyclic I/O and PTCP): return
+  False for a frame the module does not handle, and the core counts it in a flow named after the
+  EtherType (``pipeline.L2_UNCLAIMED``, else "unknown") instead of this module's; a layer-2 flow of
+  the module exists only once it handled a frame. None (no return) means handled.
 
 While a call runs, ``self.session`` describes the current packet (frame, ts, addresses) and is how
 the dissector reports what it saw: ``pdu()``, ``event()``, ``identity()``, ``service()``,
@@ -57,8 +61,8 @@ class Dissector:
     def on_udp(self, data: bytes, from_client: bool) -> None:  # pragma: no cover - interface
         pass
 
-    def on_frame(self, data: bytes) -> None:  # pragma: no cover - interface
-        pass
+    def on_frame(self, data: bytes) -> bool | None:  # pragma: no cover - interface
+        """Handle one layer-2 payload; False: not this module's frame (see the module docstring)."""
 
     def on_close(self) -> None:
         """The flow ended or expired: flush anything pending."""

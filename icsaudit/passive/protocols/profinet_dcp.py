@@ -63,9 +63,9 @@ class ProfinetDcp(Dissector):
     name = "profinet_dcp"
     ethertypes = frozenset({0x8892})
 
-    def on_frame(self, data: bytes) -> None:
+    def on_frame(self, data: bytes) -> bool | None:
         if len(data) < 2 or ((data[0] << 8) | data[1]) not in DCP_FRAME_IDS:
-            return  # cyclic I/O, alarms, PTCP: not DCP
+            return False  # cyclic I/O, alarms, PTCP: not DCP, the core names the frame's flow otherwise
         session = self.session
         if len(data) < 12:
             session.error("DCP: truncated header")
