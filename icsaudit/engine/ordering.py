@@ -2,10 +2,12 @@
 
 A check's ``ORDER BY`` usually leaves ties (two flows to the same server), and DuckDB returns tied rows
 in whatever order its threads and the evidence's insertion order produce. The assessment keeps the
-first MAX_FINDINGS_PER_CHECK rows and derives ids from them, so the engine re-sorts every result by the
-query's own ORDER BY keys (read from DuckDB's parse tree, compared as DuckDB does: NULLS LAST unless
-the query says otherwise) and breaks the remaining ties with the row as canonical JSON (sorted keys).
-Rows equal in every column are interchangeable, so the order is total as far as the output can tell.
+first MAX_FINDINGS_PER_CHECK rows and derives ids from them, so the engine fixes the order of every
+tie: the rows arrive sorted by the query's ORDER BY, so rows whose ORDER BY columns (read from DuckDB's
+parse tree and mapped to output columns) are equal are adjacent, and each such run is sorted by the
+row as canonical JSON (sorted keys). Rows equal in every column are interchangeable, so the order is
+total as far as the output can tell. DuckDB's own order between runs is kept, so NULL placement,
+directions and collations stay the query's.
 """
 
 from __future__ import annotations
@@ -24,10 +26,8 @@ from icsaudit.jsonio import dumps_json
 @dataclass(frozen=True)
 class OrderKey:
     name: str = ""  # an output column name (or alias) ...
-    ordinal: int = 0  # ... or a 1-based output position (ORDER BY 1)
-    descending: bool = False
-    nulls_first: bool = False
-    all_columns: bool = False  # ORDER BY ALL
+    ordinal: int = 0  # ... or a 1-based output position (ORDER BY 1) ...
+    all_columns: bool = False  # ... or ORDER BY ALL
 
 
 @cache
@@ -40,7 +40,9 @@ def order_keys(query: str) -> tuple[tuple[OrderKey, ...], str]:
     """The top-level ORDER BY of ``query`` as output-column keys, and what could not be mapped.
 
     A key that is an expression (``ORDER BY count(*)``) cannot be recomputed from the output rows, so
-    the keys stop before it and the second value names it (shipped checks are tested to have none).
+    the keys stop before it and the second value names it (shipped checks are tested to have none):
+    rows sorted by all keys are sorted by a prefix of them too, and the prefix's ties are then ordered
+    by content rather than by the unmapped term.
     """
     try:
         raw = _parser().execute("SELECT json_serialize_sql($1)", [query]).fetchone()[0]
@@ -56,17 +58,13 @@ def order_keys(query: str) -> tuple[tuple[OrderKey, ...], str]:
     keys = []
     for order in orders:
         expr = order["expression"]
-        common = {
-            "descending": order["type"] == "DESCENDING",
-            "nulls_first": order["null_order"] == "NULLS FIRST",
-        }
         if expr["class"] == "COLUMN_REF":
             # a qualified column (f.server_ip) is the output column of that name
-            keys.append(OrderKey(name=expr["column_names"][-1], **common))
+            keys.append(OrderKey(name=expr["column_names"][-1]))
         elif expr["class"] == "CONSTANT" and expr["literal"].get("kind") in ("INTEGER", "BIGINT"):
-            keys.append(OrderKey(ordinal=int(expr["literal"]["text"]), **common))
+            keys.append(OrderKey(ordinal=int(expr["literal"]["text"])))
         elif expr["class"] == "STAR" and expr.get("columns"):
-            keys.append(OrderKey(all_columns=True, **common))
+            keys.append(OrderKey(all_columns=True))
         else:
             start = expr.get("query_location", 0)
             length = expr.get("query_location_length", 0)
@@ -75,29 +73,22 @@ def order_keys(query: str) -> tuple[tuple[OrderKey, ...], str]:
     return tuple(keys), ""
 
 
-def _resolve(keys: tuple[OrderKey, ...], names: list[str]) -> tuple[list[tuple[str, bool, bool]], str]:
-    """(column, descending, nulls_first) per key; the first key that names no output column stops."""
-    out = []
+def _resolve(keys: tuple[OrderKey, ...], names: list[str]) -> tuple[list[str], str]:
+    """The output column of each key; the first key that names no output column stops."""
+    lowered = {n.lower(): n for n in names}  # SQL identifiers are case-insensitive
+    out: list[str] = []
     for key in keys:
         if key.all_columns:
-            out.extend((name, key.descending, key.nulls_first) for name in names)
+            out.extend(names)
         elif key.ordinal:
             if not 1 <= key.ordinal <= len(names):
                 return out, str(key.ordinal)
-            out.append((names[key.ordinal - 1], key.descending, key.nulls_first))
-        elif key.name in names:
-            out.append((key.name, key.descending, key.nulls_first))
+            out.append(names[key.ordinal - 1])
+        elif key.name.lower() in lowered:
+            out.append(lowered[key.name.lower()])
         else:
-            lowered = {n.lower(): n for n in names}  # SQL identifiers are case-insensitive
-            if key.name.lower() not in lowered:
-                return out, key.name
-            out.append((lowered[key.name.lower()], key.descending, key.nulls_first))
+            return out, key.name
     return out, ""
-
-
-def _comparable(value: Any) -> Any:
-    # maps and lists (which may hold NULLs) do not always compare in Python; their canonical text does
-    return dumps_json(value, indent=0) if isinstance(value, (dict, list, tuple)) else value
 
 
 def unresolved_key(query: str, names: list[str]) -> str:
@@ -107,29 +98,19 @@ def unresolved_key(query: str, names: list[str]) -> str:
 
 
 def canonical_sort(rows: list[dict[str, Any]], query: str, names: list[str]) -> list[dict[str, Any]]:
-    """``rows`` in the query's ORDER BY order, ties broken by the rows' canonical JSON."""
+    """``rows`` (as DuckDB returned them for ``query``) with every run of ORDER BY ties sorted by the
+    rows' canonical JSON."""
     if len(rows) < 2:
         return rows
-    resolved, _ = _resolve(order_keys(query)[0], names)
-    out = list(rows)
-    # one stable pass per key, last key first; the null flag puts NULLs where DuckDB would
-    for name, descending, nulls_first in reversed(resolved):
-        null_flag_when_none = nulls_first == descending  # sorts after non-null in the pass's direction
+    columns, _ = _resolve(order_keys(query)[0], names)
 
-        def key(row: dict[str, Any], name: str = name, flag: bool = null_flag_when_none) -> Any:
-            value = row[name]
-            return (flag, 0) if value is None else (not flag, _comparable(value))
-
-        out.sort(key=key, reverse=descending)
-    names_in_order = [name for name, _, _ in resolved]
-
-    def group(row: dict[str, Any]) -> tuple:
-        return tuple(_comparable(row[name]) for name in names_in_order)
+    def tie(row: dict[str, Any]) -> tuple:
+        return tuple(row[c] for c in columns)
 
     ordered: list[dict[str, Any]] = []
-    for _, tied in groupby(out, key=group):
-        tied = list(tied)
-        if len(tied) > 1:
-            tied.sort(key=lambda r: dumps_json(r, indent=0))
-        ordered.extend(tied)
+    for _, run in groupby(rows, key=tie):
+        run = list(run)
+        if len(run) > 1:
+            run.sort(key=lambda r: dumps_json(r, indent=0))
+        ordered.extend(run)
     return ordered

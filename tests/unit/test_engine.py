@@ -161,21 +161,20 @@ def test_tied_rows_over_the_cap_give_the_same_assessment_in_any_insertion_order(
     assert len(ids) == len(set(ids))
 
 
-def test_canonical_order_follows_the_query_keys_then_the_row() -> None:
+def test_canonical_order_keeps_the_query_order_and_sorts_each_tie_by_the_row() -> None:
     from icsaudit.engine.ordering import canonical_sort, unresolved_key
 
-    rows = [
-        {"a": None, "b": "x"},
-        {"a": 1, "b": "y"},
-        {"a": 2, "b": "b"},
-        {"a": 2, "b": "a"},
-    ]
-    query = "SELECT t.a, b FROM t ORDER BY t.a DESC"
-    assert [r["b"] for r in canonical_sort(rows, query, ["a", "b"])] == ["a", "b", "y", "x"]
-    assert [r["b"] for r in canonical_sort(rows[::-1], query, ["a", "b"])] == ["a", "b", "y", "x"]
-    nulls_first = "SELECT a, b FROM t ORDER BY 1 NULLS FIRST"
-    assert [r["b"] for r in canonical_sort(rows, nulls_first, ["a", "b"])] == ["x", "y", "a", "b"]
+    con = duckdb.connect()
+    query = "SELECT t.a, b FROM t ORDER BY t.a DESC NULLS FIRST"
+    results = []
+    for values in ("(2, 'b'), (1, 'y'), (NULL, 'x'), (2, 'a')", "(2, 'a'), (NULL, 'x'), (1, 'y'), (2, 'b')"):
+        con.execute(f"CREATE OR REPLACE TABLE t AS SELECT * FROM (VALUES {values}) v(a, b)")
+        rows = [dict(zip(["a", "b"], r, strict=True)) for r in con.execute(query).fetchall()]
+        results.append([r["b"] for r in canonical_sort(rows, query, ["a", "b"])])
+    assert results[0] == results[1] == ["x", "a", "b", "y"]
+    assert unresolved_key(query, ["a", "b"]) == ""
     assert unresolved_key("SELECT a FROM t GROUP BY a ORDER BY count(*) DESC", ["a"]) == "count(*)"
+    assert unresolved_key("SELECT a AS b FROM t ORDER BY 2", ["b"]) == "2"
 
 
 def test_every_shipped_check_orders_by_its_output_columns() -> None:
