@@ -4,10 +4,11 @@ templates, and host lookup (declared asset lists first, then the most specific C
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import msgspec
 
@@ -41,6 +42,47 @@ PUBLIC_EXCLUDED = [
         "2001:db8::/32",
     )
 ]
+
+
+V = TypeVar("V")
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+class PrefixTable(Generic[V]):
+    """Longest-prefix match without scanning every network: per IP version, one dict per prefix length
+    (network bits -> value), tried from the longest prefix down. A site has a handful of distinct prefix
+    lengths, so a lookup is a few dict probes whatever the number of zones. Of identical networks the
+    first given wins (as a scan in declaration order would)."""
+
+    def __init__(self, items: Iterable[tuple[Network, V]]) -> None:
+        by_length: dict[tuple[int, int], dict[int, V]] = {}
+        for net, value in items:
+            shift = net.max_prefixlen - net.prefixlen
+            table = by_length.setdefault((net.version, net.prefixlen), {})
+            table.setdefault(int(net.network_address) >> shift, value)
+        self._levels: dict[int, list[tuple[int, dict[int, V]]]] = {4: [], 6: []}
+        for (version, length), table in sorted(by_length.items(), key=lambda kv: -kv[0][1]):
+            self._levels[version].append(((32 if version == 4 else 128) - length, table))
+
+    def lookup(self, addr: Address) -> V | None:
+        """The value of the most specific network holding ``addr``, or None."""
+        value = int(addr)
+        for shift, table in self._levels[addr.version]:
+            found = table.get(value >> shift)
+            if found is not None:
+                return found
+        return None
+
+
+_PUBLIC_EXCLUDED = PrefixTable((net, True) for net in PUBLIC_EXCLUDED)
+
+
+def _parse(address: str) -> Address | None:
+    try:
+        return ipaddress.ip_address(address)
+    except ValueError:
+        return None  # a MAC (layer-2 only device) or a name
 
 
 @cache
@@ -86,11 +128,12 @@ class Host:
 
 
 def is_public(ip: str) -> bool:
-    try:
-        addr = ipaddress.ip_address(ip)
-    except ValueError:
-        return False  # a MAC (layer-2 only) is never public
-    return not any(addr in net for net in PUBLIC_EXCLUDED if net.version == addr.version)
+    return _is_public(_parse(ip))
+
+
+def _is_public(addr: Address | None) -> bool:
+    # a MAC (layer-2 only) is never public
+    return addr is not None and _PUBLIC_EXCLUDED.lookup(addr) is None
 
 
 class SiteModel:
@@ -102,10 +145,9 @@ class SiteModel:
         self.path = path
         self.zones: dict[str, Zone] = {z.id: self._resolve(z) for z in site.zones}
         self._by_address: dict[str, str] = {}
-        self._networks: list[tuple[Any, str]] = []
-        for zone in site.zones:
-            for cidr in zone.cidrs:
-                self._networks.append((ipaddress.ip_network(cidr, strict=False), zone.id))
+        self._networks = PrefixTable(
+            (ipaddress.ip_network(cidr, strict=False), zone.id) for zone in site.zones for cidr in zone.cidrs
+        )
         for zone in site.zones:
             for address in zone.assets:
                 self._by_address[address.lower()] = zone.id
@@ -113,7 +155,6 @@ class SiteModel:
             for address in (asset.ip, asset.mac):
                 if address and asset.zone:
                     self._by_address[address.lower()] = asset.zone
-        self._networks.sort(key=lambda item: -item[0].prefixlen)  # most specific first
         self._declared = {}
         for asset in site.assets:
             for address in (asset.ip, asset.mac):
@@ -160,16 +201,14 @@ class SiteModel:
         )
 
     def zone_of(self, address: str) -> Zone | None:
-        key = address.lower()
-        zone_id = self._by_address.get(key)
-        if zone_id is None:
-            try:
-                addr = ipaddress.ip_address(address)
-            except ValueError:
-                return None
-            zone_id = next(
-                (zid for net, zid in self._networks if net.version == addr.version and addr in net), None
-            )
+        """The zone of an address: a zone's or declared asset's list first, then the most specific CIDR."""
+        return self._zone_of(address, _parse(address))
+
+    def _zone_of(self, address: str, addr: Address | None) -> Zone | None:
+        """``addr``: ``address`` parsed (None when it is not an IP address, e.g. a MAC)."""
+        zone_id = self._by_address.get(address.lower())
+        if zone_id is None and addr is not None:
+            zone_id = self._networks.lookup(addr)
         return self.zones.get(zone_id) if zone_id else None
 
     def host(self, address: str) -> Host:
@@ -178,16 +217,17 @@ class SiteModel:
             key = address.lower()
             declared = self._declared.get(key)
             role = declared.role if declared else ""
+            addr = _parse(address)  # once for the zone and the public test
             found = self._hosts[address] = Host(
                 ip=address,
-                zone=self.zone_of(address),
+                zone=self._zone_of(address, addr),
                 is_master=key in self._lists["masters"] or role == "master",
                 is_ews=key in self._lists["engineering_workstations"] or role == "ews",
                 is_hmi=key in self._lists["hmis"] or role == "hmi",
                 is_jump_host=key in self._lists["jump_hosts"],
                 is_log_collector=key in self._lists["log_collectors"],
                 is_time_server=key in self._lists["time_servers"],
-                is_public=is_public(address),
+                is_public=_is_public(addr),
                 declared=declared is not None or any(key in s for s in self._lists.values()),
                 declared_role=role,
                 criticality=declared.criticality if declared else "",
