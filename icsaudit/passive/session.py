@@ -29,6 +29,11 @@ MAX_IDENTITIES = 20_000
 MAX_IDENTITY_CALLS = 50_000  # distinct identity() calls remembered to skip repeats
 
 
+def _canonical(raw: dict[str, Any]) -> str:
+    """The key of a raw identity object in the protocol statistics."""
+    return json.dumps(raw, sort_keys=True, separators=(",", ":"))
+
+
 def flow_id_for(client_ip: str, server_ip: str, transport: str, server_port: int, protocol: str) -> str:
     return digest_id(client_ip, server_ip, transport, server_port, protocol)
 
@@ -311,6 +316,17 @@ class Session:
         if exception:
             agg.exceptions += 1
 
+    def frame_only(self, protocol: str | None = None) -> None:
+        """Count the current frame and conversation for ``protocol`` without a PDU (traffic a tshark
+        dissector names but that has no operation to count, e.g. CIP class-1 I/O)."""
+        name = protocol or self.protocol
+        acc = self._register(name)
+        rec = self.recorder
+        frame = rec.frame
+        if acc.last_frame != frame:
+            acc.last_frame = frame
+            acc.frames += 1
+
     def _register(self, name: str) -> _ProtoAcc:
         """The accumulator of ``name`` with this packet's conversation added to it."""
         acc = self.recorder.proto(name)
@@ -365,23 +381,31 @@ class Session:
         ip: str | None = None,
         mac: str | None = None,
         confidence: str = "high",
+        replaces: dict[str, Any] | None = None,
     ) -> None:
         """Record what a device said about itself. ``raw`` is the corpus-truth-shaped object (or None);
         ``fields`` the normalized fields (vendor, model, firmware, serial, name, device_type ...),
-        attributed to ``ip`` (default: the sender of the current packet)."""
+        attributed to ``ip`` (default: the sender of the current packet).
+
+        ``replaces``: the raw object this one supersedes in the protocol statistics (a dissector that
+        merges what a device says over several messages, as BACnet per sender and device instance,
+        keeps one merged object there, as the corpus truth does)."""
         rec = self.recorder
         name = protocol or self.protocol
         sender_ip = self.src_ip if ip is None else ip
         sender_mac = self.src_mac if mac is None else mac
+        if replaces is not None and raw is not None:
+            rec.proto(name).identities.pop(_canonical(replaces), None)
         # Devices repeat the same identity in every reply: a call seen before changes nothing, and
-        # recognising it by repr is far cheaper than the canonical JSON below.
+        # recognising it by repr is far cheaper than the canonical JSON below. (Not after a
+        # replacement: ``raw`` may have been replaced since it was last stated.)
         repeat = (name, sender_ip, sender_mac, confidence, repr(raw), repr(fields))
-        if repeat in rec.identity_calls:
+        if repeat in rec.identity_calls and replaces is None:
             return
         if len(rec.identity_calls) < MAX_IDENTITY_CALLS:
             rec.identity_calls.add(repeat)
         if raw is not None:
-            key = json.dumps(raw, sort_keys=True, separators=(",", ":"))
+            key = _canonical(raw)
             acc = rec.proto(name)
             if key not in acc.identities:
                 if len(acc.identities) < MAX_IDENTITIES:
@@ -456,13 +480,17 @@ class Session:
         secret: str | bytes = "",
         *,
         protocol: str | None = None,
+        flags: dict[str, bool] | None = None,
     ) -> None:
-        """Cleartext credentials seen: keep digests and where, never the values."""
-        detail = {"method": method}
+        """Cleartext credentials seen: keep digests and where, never the values. ``flags`` carry
+        boolean facts checks need (``default_community``, ``anonymous``, ``accepted`` ...)."""
+        detail: dict[str, Any] = {"method": method}
         if username:
             detail["user_digest"] = secret_digest(username)
         if secret:
             detail["secret_digest"] = secret_digest(secret)
+        if flags:
+            detail.update(flags)
         self.event("credential", "auth", method, detail, protocol=protocol)
 
     def error(self, message: str, *, protocol: str | None = None) -> None:

@@ -8,7 +8,6 @@ the device object; they are merged per (sender, device instance) as the corpus t
 
 from __future__ import annotations
 
-import json
 import struct
 import weakref
 from typing import Any
@@ -531,9 +530,7 @@ class BacnetDissector(Dissector):
         updated = {**current, **values}
         if updated == current and key in merged:
             return
-        if key in merged:
-            identities = recorder.proto(self.name).identities
-            identities.pop(json.dumps(current, sort_keys=True, separators=(",", ":")), None)
+        replaces = current if key in merged else None
         merged[key] = updated
         fields = {
             "vendor": updated.get("vendor_name"),
@@ -546,7 +543,7 @@ class BacnetDissector(Dissector):
         }
         if origin:
             fields["bacnet_forwarded_from"] = origin
-        session.identity(updated, fields)
+        session.identity(updated, fields, replaces=replaces)
 
 
 DISSECTOR = BacnetDissector

@@ -507,18 +507,9 @@ class EnipCipDissector(Dissector):
         self._message(data, from_client)
 
     def _io(self, data: bytes) -> None:
-        """Class-1 I/O: no service code to count; tshark's cipio frame still counts as a cip frame.
-
-        Session has no frame-only call, so the cip frame and conversation are noted on the recorder's
-        per-protocol accumulator directly, exactly as ``Session.pdu`` does minus the PDU count.
-        """
+        """Class-1 I/O: no service code to count; tshark's cipio frame still counts as a cip frame."""
         session = self.session
-        rec = session.recorder
-        acc = rec.proto("cip")
-        if acc.last_frame != rec.frame:
-            acc.last_frame = rec.frame
-            acc.frames += 1
-        acc.conversations.add(session._conversation())
+        session.frame_only("cip")
         session.agg.functions["io"] += 1
 
     # -- encapsulation -----------------------------------------------------------------------

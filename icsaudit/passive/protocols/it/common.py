@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from icsaudit.passive.protocols.base import MAX_BUFFER
-from icsaudit.passive.session import secret_digest
 
 if TYPE_CHECKING:
     from icsaudit.passive.session import Session
@@ -40,14 +39,8 @@ def text(raw: bytes) -> str:
 def flagged_credential(
     session: Session, method: str, username: str | bytes, secret: str | bytes, **flags: bool
 ) -> None:
-    """Like ``Session.credential`` (digests only), plus boolean facts such as ``default_community``."""
-    detail: dict[str, Any] = {"method": method}
-    if username:
-        detail["user_digest"] = secret_digest(username)
-    if secret:
-        detail["secret_digest"] = secret_digest(secret)
-    detail.update(flags)
-    session.event("credential", "auth", method, detail)
+    """``Session.credential`` (digests only) with boolean facts such as ``default_community``."""
+    session.credential(method, username, secret, flags=flags)
 
 
 def bounded(buf: bytes, extra: bytes) -> bytes:
