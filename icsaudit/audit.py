@@ -94,7 +94,7 @@ def run_audit(
         )
     if opts.probe:
         step("probe")
-        probed, summary, probe_warnings = _probe(opts, model)
+        probed, summary, probe_warnings = _probe(opts, model, parts)
         if probed is not None:
             parts.append(probed)
         stages.append(("probe", summary))
@@ -188,16 +188,33 @@ def run_audit(
     )
 
 
-def _probe(opts: AuditOptions, model: Any) -> tuple[Evidence | None, str, list[str]]:
-    """Safe identity probes of the zones the site and profile allow, through the guard.
+def probe_targets(model: Any, observed: list[Evidence]) -> list[str]:
+    """Listen first, ask second: probe the hosts the site declares and the traffic showed, never sweep
+    whole zone ranges. The guard still decides which of them may be asked (zones, CSL, do-not-probe)."""
+    addresses = {a.ip for a in model.site.assets if a.ip}
+    for evidence in observed:
+        addresses.update(a.ip for a in evidence.assets if a.ip)
+    return sorted(addresses)
+
+
+def _probe(
+    opts: AuditOptions, model: Any, observed: list[Evidence]
+) -> tuple[Evidence | None, str, list[str]]:
+    """Safe identity probes of known hosts in the zones the site and profile allow, through the guard.
 
     A guard refusal of every target is an outcome to report, not a failure: the passive evidence stands.
     """
     from icsaudit.errors import SafetyRefusal
     from icsaudit.probes.session import ProbeRequest, probe
 
+    targets = probe_targets(model, observed)
+    if not targets:
+        return None, "nothing probed: no declared or observed host", []
     request = ProbeRequest(
-        site_model=model, rate=opts.probe_rate, transcript=Path(opts.output) / "probe.transcript.jsonl"
+        site_model=model,
+        targets=",".join(targets),
+        rate=opts.probe_rate,
+        transcript=Path(opts.output) / "probe.transcript.jsonl",
     )
     try:
         outcome = probe(request)
