@@ -116,7 +116,7 @@ def assess(
         print_summary(result, Console())
     counts = result.summary["findings_by_severity"]
     click.echo(
-        f"{len(result.findings)} findings ({', '.join(f'{k} {v}' for k, v in counts.items() if v)}) "
+        f"{len(result.findings)} findings ({', '.join(f'{k} {v}' for k, v in counts.items() if v) or 'none'}) "
         f"-> {output}"
     )
     if fail_on != "none" and any(RANK[f.severity] >= RANK[fail_on] for f in result.findings):
