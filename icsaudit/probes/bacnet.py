@@ -9,7 +9,7 @@ import struct
 
 from icsaudit.passive.protocols.bacnet import Malformed as TagError
 from icsaudit.passive.protocols.bacnet import object_id, parse_property_value, read_tag, skip_value
-from icsaudit.probes.base import Malformed, Planned, ProbeResult, ProbeTarget, clean, need
+from icsaudit.probes.base import Malformed, Planned, ProbeResult, ProbeTarget, answered, clean, need
 from icsaudit.probes.guard import GuardedConnection
 
 NAME = "bacnet"
@@ -156,10 +156,7 @@ def plan(target: ProbeTarget) -> list[Planned]:
 def run(conn: GuardedConnection, target: ProbeTarget, found: list[ProbeResult]) -> None:
     reply = conn.request(PROTOCOL, who_is(), None, "unicast Who-Is")
     i_am = parse_i_am(reply.data)
-    result = ProbeResult(
-        NAME, PROTOCOL, target.ip, target.port, TRANSPORT, raw=dict(i_am), line=reply.line, ts=reply.ts
-    )
-    found.append(result)
+    result = answered(found, (NAME, PROTOCOL, TRANSPORT), target, reply, dict(i_am))
     _normalize(result)
     instance = i_am["instance"]
     reply = conn.request(

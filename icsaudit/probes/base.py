@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from icsaudit.probes.guard import Reply
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,35 @@ class ProbeResult:
     details: dict[str, Any] = field(default_factory=dict)  # service details (security modes, versions)
     line: int = 0  # transcript line of the reply that identified the device
     ts: float = 0.0
+
+
+def answered(
+    found: list[ProbeResult],
+    probe: tuple[str, str, str],
+    target: ProbeTarget,
+    reply: Reply,
+    raw: dict[str, Any],
+    fields: dict[str, str] | None = None,
+    details: dict[str, Any] | None = None,
+) -> ProbeResult:
+    """Append what ``reply`` identified at ``target`` to ``found``; ``probe`` is (name, protocol, transport).
+
+    The result is tied to the reply's transcript line and time."""
+    name, protocol, transport = probe
+    result = ProbeResult(
+        name,
+        protocol,
+        target.ip,
+        target.port,
+        transport,
+        raw=raw,
+        line=reply.line,
+        ts=reply.ts,
+        fields={} if fields is None else fields,
+        details={} if details is None else details,
+    )
+    found.append(result)
+    return result
 
 
 class Malformed(ValueError):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import struct
 
 from icsaudit.passive.protocols.dnp3 import START, crc16
-from icsaudit.probes.base import Malformed, Planned, ProbeResult, ProbeTarget, need
+from icsaudit.probes.base import Malformed, Planned, ProbeResult, ProbeTarget, answered, need
 from icsaudit.probes.guard import GuardedConnection
 
 NAME = "dnp3"
@@ -66,16 +66,11 @@ def run(conn: GuardedConnection, target: ProbeTarget, found: list[ProbeResult]) 
             conn.negative(
                 f"outstation {address}: link function {raw['link_function']} instead of link status"
             )
-        found.append(
-            ProbeResult(
-                NAME,
-                PROTOCOL,
-                target.ip,
-                target.port,
-                TRANSPORT,
-                raw=raw,
-                line=reply.line,
-                ts=reply.ts,
-                fields={"dnp3_address": str(address), "device_type": "outstation"},
-            )
+        answered(
+            found,
+            (NAME, PROTOCOL, TRANSPORT),
+            target,
+            reply,
+            raw,
+            fields={"dnp3_address": str(address), "device_type": "outstation"},
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import struct
 
 from icsaudit.passive.protocols.enip_cip import DEVICE_TYPES, vendor_name
-from icsaudit.probes.base import Malformed, Planned, ProbeResult, ProbeTarget, clean, need
+from icsaudit.probes.base import Malformed, Planned, ProbeResult, ProbeTarget, answered, clean, need
 from icsaudit.probes.guard import GuardedConnection
 
 NAME = "enip"
@@ -74,29 +74,24 @@ def run(conn: GuardedConnection, target: ProbeTarget, found: list[ProbeResult]) 
     raw = parse_identity(reply.data)
     if "error" in raw:
         conn.negative(f"ListIdentity {raw['error']}")
-    found.append(
-        ProbeResult(
-            NAME,
-            PROTOCOL,
-            target.ip,
-            target.port,
-            TRANSPORT,
-            raw=raw,
-            line=reply.line,
-            ts=reply.ts,
-            fields=clean(
-                {
-                    "vendor": raw["vendor"],
-                    "model": raw["product_name"],
-                    "product_code": raw["product_code"],
-                    "firmware": raw["revision"],
-                    "serial": raw["serial"],
-                    "device_type": raw["device_type"],
-                    "vendor_id": raw["vendor_id"],
-                    "status": raw["status"],
-                    "state": raw["state"],
-                    "device_ip": raw["device_ip"],
-                }
-            ),
-        )
+    answered(
+        found,
+        (NAME, PROTOCOL, TRANSPORT),
+        target,
+        reply,
+        raw,
+        fields=clean(
+            {
+                "vendor": raw["vendor"],
+                "model": raw["product_name"],
+                "product_code": raw["product_code"],
+                "firmware": raw["revision"],
+                "serial": raw["serial"],
+                "device_type": raw["device_type"],
+                "vendor_id": raw["vendor_id"],
+                "status": raw["status"],
+                "state": raw["state"],
+                "device_ip": raw["device_ip"],
+            }
+        ),
     )

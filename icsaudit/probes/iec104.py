@@ -3,7 +3,7 @@ interrogation, no commands: the TESTFR con proves a live 104 station without tou
 
 from __future__ import annotations
 
-from icsaudit.probes.base import Malformed, Planned, ProbeResult, ProbeTarget, need
+from icsaudit.probes.base import Malformed, Planned, ProbeResult, ProbeTarget, answered, need
 from icsaudit.probes.guard import GuardedConnection
 
 NAME = "iec104"
@@ -31,16 +31,11 @@ def run(conn: GuardedConnection, target: ProbeTarget, found: list[ProbeResult]) 
     need(reply.data, 6, "APCI")
     if reply.data[2] != TESTFR_CON:
         conn.negative(f"control 0x{reply.data[2]:02x} instead of TESTFR con")
-    found.append(
-        ProbeResult(
-            NAME,
-            PROTOCOL,
-            target.ip,
-            target.port,
-            TRANSPORT,
-            raw={"testfr": "con"},
-            line=reply.line,
-            ts=reply.ts,
-            fields={"device_type": "controlled station"},
-        )
+    answered(
+        found,
+        (NAME, PROTOCOL, TRANSPORT),
+        target,
+        reply,
+        {"testfr": "con"},
+        fields={"device_type": "controlled station"},
     )

@@ -7,7 +7,7 @@ from __future__ import annotations
 import struct
 
 from icsaudit.passive.protocols.opcua import POLICY_NONE, SECURITY_MODES, USER_TOKEN_TYPES
-from icsaudit.probes.base import Malformed, Planned, ProbeResult, ProbeTarget, clean, need
+from icsaudit.probes.base import Malformed, Planned, ProbeResult, ProbeTarget, answered, clean, need
 from icsaudit.probes.guard import GuardedConnection
 
 NAME = "opcua"
@@ -246,27 +246,22 @@ def run(conn: GuardedConnection, target: ProbeTarget, found: list[ProbeResult]) 
     modes = sorted({e["security_mode"] for e in raw["endpoints"]})
     policies = sorted({e["security_policy"] for e in raw["endpoints"]})
     tokens = sorted({t for e in raw["endpoints"] for t in e["tokens"]})
-    found.append(
-        ProbeResult(
-            NAME,
-            PROTOCOL,
-            target.ip,
-            target.port,
-            TRANSPORT,
-            raw=raw,
-            line=reply.line,
-            ts=reply.ts,
-            details={"security_modes": modes, "security_policies": policies, "user_tokens": tokens},
-            fields=clean(
-                {
-                    "name": raw.get("application_name"),
-                    "application_uri": raw.get("application_uri"),
-                    "product_uri": raw.get("product_uri"),
-                    "security_modes": ",".join(modes),
-                    "security_policies": ",".join(policies),
-                    "user_tokens": ",".join(tokens),
-                }
-            ),
-        )
+    answered(
+        found,
+        (NAME, PROTOCOL, TRANSPORT),
+        target,
+        reply,
+        raw,
+        details={"security_modes": modes, "security_policies": policies, "user_tokens": tokens},
+        fields=clean(
+            {
+                "name": raw.get("application_name"),
+                "application_uri": raw.get("application_uri"),
+                "product_uri": raw.get("product_uri"),
+                "security_modes": ",".join(modes),
+                "security_policies": ",".join(policies),
+                "user_tokens": ",".join(tokens),
+            }
+        ),
     )
     conn.request(PROTOCOL, close_channel(channel, token), None, "CloseSecureChannel", expect_reply=False)

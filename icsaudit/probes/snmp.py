@@ -3,7 +3,7 @@ credentials file given by path (never from the command line; without one, SNMP i
 
 from __future__ import annotations
 
-from icsaudit.probes.base import Malformed, Planned, ProbeResult, ProbeTarget, clean
+from icsaudit.probes.base import Malformed, Planned, ProbeResult, ProbeTarget, answered, clean
 from icsaudit.probes.guard import GuardedConnection
 
 NAME = "snmp"
@@ -127,23 +127,18 @@ def run(conn: GuardedConnection, target: ProbeTarget, found: list[ProbeResult]) 
     raw = parse_response(reply.data)
     if raw["error_status"]:
         conn.negative(f"error status {raw['error_status']}")
-    found.append(
-        ProbeResult(
-            NAME,
-            PROTOCOL,
-            target.ip,
-            target.port,
-            TRANSPORT,
-            raw=raw,
-            line=reply.line,
-            ts=reply.ts,
-            details={"snmp_version": raw["version"], "community_accepted": True},
-            fields=clean(
-                {
-                    "description": raw.get("sys_descr"),
-                    "sys_object_id": raw.get("sys_object_id"),
-                    "name": raw.get("sys_name"),
-                }
-            ),
-        )
+    answered(
+        found,
+        (NAME, PROTOCOL, TRANSPORT),
+        target,
+        reply,
+        raw,
+        details={"snmp_version": raw["version"], "community_accepted": True},
+        fields=clean(
+            {
+                "description": raw.get("sys_descr"),
+                "sys_object_id": raw.get("sys_object_id"),
+                "name": raw.get("sys_name"),
+            }
+        ),
     )
