@@ -20,14 +20,12 @@ same packets in every worker (the sweep counter counts every record read, kept o
 facts (files, sha256, packets, bytes, time span, link types, problems) are read by every worker and
 counted once: share 0 keeps the counters, the merge dedups the file entries.
 
-What still couples shares, and how it is made split-independent (``SplitSafeRecorder``):
-- services are keyed by server endpoint, which many client pairs share: the banner and details are
-  joined as ``merge_service`` does (longest banner, per-key maximum) instead of "first seen wins";
-- identities likewise keep the earliest statement (``merge_identity``) instead of the first arrival;
-- event ids number events within (flow, file, frame, kind, function), not by the recorder's length;
-- decode error samples are the smallest in the merge's order, not the first 50 to arrive;
-- a protocol's frame count restarts its "same frame" test in each file (frame numbers restart), and
-  PDUs delivered when a connection is closed (held segments) count no frame.
+What still couples shares is made split-independent by the recorder itself (session.py), so one
+``Analyzer`` and the merged shares agree exactly: services and identities are joined as the merge joins
+them (``merge_service``, ``merge_identity``) instead of "first arrival wins"; event ids number events
+within (flow, file, frame, kind, function); decode error samples are the smallest in the merge's
+order; a protocol's frame count compares (file, frame); PDUs delivered when a connection is closed
+(held segments, at whatever packet triggered the close) count no frame.
 Known limits (only under overload): the live-flow table cap, fragment/out-of-order byte caps, the
 50k event cap (merge keeps the earliest by time, the recorder the first arrivals) and the identity
 cap are per worker, so past them jobs=N can keep what jobs=1 evicted.
@@ -41,7 +39,6 @@ from __future__ import annotations
 import multiprocessing
 import os
 import zlib
-from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
@@ -51,17 +48,11 @@ import msgspec
 
 from icsaudit.errors import InputError
 from icsaudit.evidence.merge import (
-    ERROR_SAMPLES,
-    error_sample_order,
-    merge_identity,
-    merge_service,
     merge_two,
 )
-from icsaudit.evidence.model import CaptureFile, DecodeError, Event, Evidence, Identity, Service
-from icsaudit.ids import digest_id
+from icsaudit.evidence.model import Evidence
 from icsaudit.passive.pipeline import LLC_BACNET, VLAN_TAGS, Analyzer
 from icsaudit.passive.protocols.bacnet import PORTS as BACNET_PORTS
-from icsaudit.passive.session import MAX_IDENTITIES, Recorder
 
 Progress = Callable[[int, int], None]
 RAW_IP_LINKTYPES = frozenset((101, 12, 14, 228, 229))
@@ -142,97 +133,19 @@ def share_of(linktype: int, data: bytes, shares: int) -> int:
     return zlib.crc32(share_key(linktype, data)) % shares if shares > 1 else 0
 
 
-# -- a recorder whose result does not depend on which packets it was given first -------------------
-class _JoinDict(dict):
-    """A dict whose ``get`` misses, so ``Session.service`` always writes, and a write joins the new
-    value into the stored one with ``join`` (the merge's rule): order of arrival stops mattering."""
-
-    def __init__(self, join: Callable[[Any, Any], Any]) -> None:
-        super().__init__()
-        self._join = join
-
-    def get(self, key: Any, default: Any = None) -> Any:
-        return default
-
-    def __setitem__(self, key: Any, value: Any) -> None:
-        known = dict.get(self, key)
-        dict.__setitem__(self, key, value if known is None else self._join(known, value))
-
-
-class _IdentityDict(_JoinDict):
-    """``Session.identity`` asks ``in`` before it writes: say no (so the statement is joined) until
-    the identity cap, where the recorder's own keep-the-first behaviour applies."""
-
-    def __contains__(self, key: object) -> bool:
-        return len(self) >= MAX_IDENTITIES and dict.__contains__(self, key)
-
-
-class SplitSafeRecorder(Recorder):
-    """The pipeline's recorder with order-independent services, identities and event ids."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.services: dict[str, Service] = _JoinDict(merge_service)
-        self.identities: dict[str, Identity] = _IdentityDict(merge_identity)
-        self._event_at: tuple[str, int] = ("", -1)
-        self._event_seq: Counter[tuple[str, str, str]] = Counter()
-
-    def add_event(self, event: Event) -> None:
-        if event.flow_id:  # flow events; ARP conflict ids are already (file, frame, address)
-            here = (event.ref.file, event.ref.frame)
-            if here != self._event_at:
-                self._event_at = here
-                self._event_seq.clear()
-            group = (event.flow_id, event.kind, event.function)
-            index = self._event_seq[group]
-            self._event_seq[group] = index + 1
-            event.event_id = digest_id(
-                event.flow_id, event.ref.file, event.ref.frame, event.kind, event.function, index
-            )
-        super().add_event(event)
-
-    def error(self, protocol: str, message: str) -> None:
-        # Keep the smallest samples in the merge's order, not the first arrivals: then the samples of
-        # merged shares are the samples of the whole.
-        self.decode_errors += 1
-        samples = self.error_samples
-        samples.append(DecodeError(protocol=protocol, message=message, file=self.file, frame=self.frame))
-        if len(samples) >= 2 * ERROR_SAMPLES:
-            samples.sort(key=error_sample_order)
-            del samples[ERROR_SAMPLES:]
-
-
 class ShareAnalyzer(Analyzer):
     """An ``Analyzer`` that reads every packet but dissects only share ``share`` of ``shares``."""
 
     def __init__(self, share: int = 0, shares: int = 1, **kwargs: Any) -> None:
         if not 0 <= share < shares:
             raise ValueError(f"share {share} is not in 0..{shares - 1}")
+        if shares > 1:
+            kwargs["packet_filter"] = lambda linktype, data: (
+                zlib.crc32(share_key(linktype, data)) % shares == share
+            )
         super().__init__(**kwargs)
-        self.recorder = SplitSafeRecorder()
         self.share = share
         self.shares = shares
-
-    def analyze_file(self, path: str | os.PathLike[str]) -> CaptureFile:
-        # Frame numbers restart in each file: a protocol's frame count must not take frame 7 of this
-        # file for frame 7 of the last one (Session.pdu compares frame numbers only).
-        for acc in self.recorder.protocols.values():
-            acc.last_frame = -1
-        return super().analyze_file(path)
-
-    def _packet(self, linktype: int, data: bytes, ts: float) -> None:
-        if self.shares == 1 or zlib.crc32(share_key(linktype, data)) % self.shares == self.share:
-            super()._packet(linktype, data, ts)
-
-    def _close(self, conn: Any) -> None:
-        # Closing (idle sweep, finish) delivers held segments while the recorder points at whatever
-        # packet triggered it, often another share's: their PDUs count, their frame does not, or a
-        # protocol's frame count would depend on which share saw that packet.
-        accs = self.recorder.protocols
-        before = {name: (acc.frames, acc.last_frame) for name, acc in accs.items()}
-        super()._close(conn)
-        for name, acc in accs.items():
-            acc.frames, acc.last_frame = before.get(name, (0, -1))
 
     def finish(self) -> Evidence:
         evidence = super().finish()

@@ -175,8 +175,12 @@ class Analyzer:
         udp_idle_timeout: float | None = None,
         max_live_flows: int = MAX_LIVE_FLOWS,
         sweep_every: int = SWEEP_EVERY,
+        packet_filter: Callable[[int, bytes], bool] | None = None,
     ) -> None:
         self.registry = registry or default_registry()
+        # Decode only the records for which packet_filter(linktype, data) is true (flow shares of a
+        # parallel run); every record is still read, counted and hashed, and counts for the sweep.
+        self.packet_filter = packet_filter
         self.recorder = Recorder()
         self.progress = progress
         self.idle_timeout = idle_timeout
@@ -250,6 +254,7 @@ class Analyzer:
         rec = self.recorder
         rec.file = path.name
         handle = self._packet
+        keep = self.packet_filter
         progress = self.progress
         sweep_every = self.sweep_every
         since_sweep = self._since_sweep
@@ -258,7 +263,8 @@ class Analyzer:
             for frame, ts, linktype, data, _origlen in records:
                 rec.frame = frame
                 rec.ts = ts
-                handle(linktype, data, ts)
+                if keep is None or keep(linktype, data):
+                    handle(linktype, data, ts)
                 since_sweep += 1
                 if since_sweep >= sweep_every:
                     since_sweep = 0
@@ -767,14 +773,15 @@ class Analyzer:
         if not held or dissector is None:
             return
         rec = self.recorder
-        now = rec.file, rec.frame, rec.ts
+        now = rec.file, rec.frame, rec.ts, rec.closing
+        rec.closing = False  # each held payload has its own packet, even when replayed at close
         for body, from_client, rec.file, rec.frame, rec.ts in held:
             conn.session.from_client = from_client
             try:
                 dissector.on_tcp(body, from_client)
             except Exception as exc:
                 rec.error(conn.session.protocol, f"dissector error: {exc!r}")
-        rec.file, rec.frame, rec.ts = now
+        rec.file, rec.frame, rec.ts, rec.closing = now
 
     def _attach(self, conn: Conn, cls: type[Dissector] | None, *, start: bool = True) -> None:
         """Bind the connection to its flow aggregate and, with ``start``, to a dissector instance."""
@@ -947,6 +954,14 @@ class Analyzer:
 
     # -- expiry ------------------------------------------------------------------------------
     def _close(self, conn: Conn) -> None:
+        rec = self.recorder
+        closing, rec.closing = rec.closing, True  # what is delivered now has no packet of its own
+        try:
+            self._close_conn(conn)
+        finally:
+            rec.closing = closing
+
+    def _close_conn(self, conn: Conn) -> None:
         self.conns.pop((conn.transport, conn.ckey), None)
         index = self.tcp_index if conn.transport == "tcp" else self.udp_index
         index.pop(conn.ckey, None)
@@ -1014,6 +1029,7 @@ class Analyzer:
     def finish(self) -> Evidence:
         for conn in list(self.conns.values()):
             self._close(conn)
+        self.recorder.closing = True
         for session in self.l2.values():
             dissector = session.state.get("dissector")
             if dissector is None:
@@ -1022,6 +1038,7 @@ class Analyzer:
                 dissector.on_close()
             except Exception as exc:
                 self.recorder.error(session.protocol, f"dissector error on close: {exc!r}")
+        self.recorder.closing = False
         for key in list(self.frags):
             self._drop_frag(key)
         rec = self.recorder
@@ -1032,7 +1049,7 @@ class Analyzer:
             first_ts=self.first_ts,
             last_ts=self.last_ts,
             decode_errors=rec.decode_errors,
-            decode_error_samples=rec.error_samples,
+            decode_error_samples=rec.error_sample_list(),
             tcp_gaps=rec.tcp_gaps,
             tcp_gap_bytes=rec.tcp_gap_bytes,
             ip_fragments_incomplete=rec.ip_fragments_incomplete,

@@ -8,7 +8,13 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from icsaudit.evidence.merge import ERROR_SAMPLES, EVENTS_PER_KEY, merge_service
+from icsaudit.evidence.merge import (
+    ERROR_SAMPLES,
+    EVENTS_PER_KEY,
+    error_sample_order,
+    merge_identity,
+    merge_service,
+)
 from icsaudit.evidence.model import (
     DecodeError,
     Event,
@@ -87,11 +93,21 @@ class FlowAgg:
 
 
 class _ProtoAcc:
-    __slots__ = ("frames", "last_frame", "pdus", "functions", "conversations", "identities", "conv_overflow")
+    __slots__ = (
+        "frames",
+        "last_frame",
+        "last_file",
+        "pdus",
+        "functions",
+        "conversations",
+        "identities",
+        "conv_overflow",
+    )
 
     def __init__(self) -> None:
         self.frames = 0
-        self.last_frame = -1
+        self.last_frame = -1  # (last_file, last_frame): frame numbers restart in each file
+        self.last_file = ""
         self.pdus = 0
         self.functions: Counter = Counter()
         self.conversations: set[tuple[str, str, int, str]] = set()
@@ -122,6 +138,14 @@ class Recorder:
         self.file = ""
         self.frame = 0
         self.ts = 0.0
+        # True while the pipeline closes a flow (idle sweep, finish): data delivered then belongs to
+        # no packet of its own (the current one is whichever triggered the close), so PDUs count but
+        # frames do not. This keeps frame counts independent of which packets a process was given.
+        self.closing = False
+        # Event ids number events per (flow, kind, function) within one packet (file, frame), so an
+        # id does not depend on how many other events were recorded before.
+        self._event_at: tuple[str, int] = ("", -1)
+        self._event_seq: Counter = Counter()
 
     # -- flows -------------------------------------------------------------------------------
     def flow(
@@ -155,11 +179,29 @@ class Recorder:
         return Ref(source=source, file=self.file, frame=self.frame, ts=self.ts)
 
     def error(self, protocol: str, message: str) -> None:
+        # Keep the smallest samples in the merge's order (error_sample_order), not the first arrivals:
+        # then the samples of merged flow shares are the samples of the whole capture.
         self.decode_errors += 1
-        if len(self.error_samples) < ERROR_SAMPLES:
-            self.error_samples.append(
-                DecodeError(protocol=protocol, message=message, file=self.file, frame=self.frame)
-            )
+        samples = self.error_samples
+        samples.append(DecodeError(protocol=protocol, message=message, file=self.file, frame=self.frame))
+        if len(samples) >= 2 * ERROR_SAMPLES:
+            samples.sort(key=error_sample_order)
+            del samples[ERROR_SAMPLES:]
+
+    def error_sample_list(self) -> list[DecodeError]:
+        """The decode error samples as evidence lists them (the smallest ERROR_SAMPLES, in order)."""
+        return sorted(self.error_samples, key=error_sample_order)[:ERROR_SAMPLES]
+
+    def event_index(self, flow_id: str, kind: str, function: str) -> int:
+        """The number of the next event of (flow, kind, function) in the current packet."""
+        here = (self.file, self.frame)
+        if here != self._event_at:
+            self._event_at = here
+            self._event_seq.clear()
+        group = (flow_id, kind, function)
+        index = self._event_seq[group]
+        self._event_seq[group] = index + 1
+        return index
 
     def add_event(self, event: Event) -> None:
         group = (event.flow_id, event.kind, event.function)
@@ -303,8 +345,9 @@ class Session:
         else:
             acc = self._register(protocol)
         frame = rec.frame
-        if acc.last_frame != frame:
+        if (acc.last_frame != frame or acc.last_file != rec.file) and not rec.closing:
             acc.last_frame = frame
+            acc.last_file = rec.file
             acc.frames += 1
         acc.pdus += 1
         agg = self.agg
@@ -323,8 +366,9 @@ class Session:
         acc = self._register(name)
         rec = self.recorder
         frame = rec.frame
-        if acc.last_frame != frame:
+        if (acc.last_frame != frame or acc.last_file != rec.file) and not rec.closing:
             acc.last_frame = frame
+            acc.last_file = rec.file
             acc.frames += 1
 
     def _register(self, name: str) -> _ProtoAcc:
@@ -358,7 +402,14 @@ class Session:
         ref = rec.ref(f"passive:{name}")
         self.recorder.add_event(
             Event(
-                event_id=digest_id(self.agg.flow_id, rec.file, rec.frame, kind, function, len(rec.events)),
+                event_id=digest_id(
+                    self.agg.flow_id,
+                    rec.file,
+                    rec.frame,
+                    kind,
+                    function,
+                    rec.event_index(self.agg.flow_id, kind, function),
+                ),
                 kind=kind,
                 category=category,
                 protocol=name,
@@ -417,12 +468,15 @@ class Session:
             return
         asset_id = sender_ip or sender_mac
         ident_id = digest_id(asset_id, name, json.dumps(clean, sort_keys=True))
-        if ident_id in rec.identities:
-            return
-        if len(rec.identities) >= MAX_IDENTITIES:
+        existing = rec.identities.get(ident_id)
+        if existing is not None:
+            ref = existing.ref
+            if ref is None or (rec.ts, rec.file, rec.frame) > (ref.ts, ref.file, ref.frame):
+                return  # the earlier statement stands (the common repeat)
+        elif len(rec.identities) >= MAX_IDENTITIES:
             rec.identities_dropped += 1
             return
-        rec.identities[ident_id] = Identity(
+        new = Identity(
             identity_id=ident_id,
             asset_id=asset_id,
             ip=sender_ip,
@@ -433,6 +487,8 @@ class Session:
             confidence=confidence,
             ref=rec.ref(f"passive:{name}"),
         )
+        # As merge_identity chooses (earliest statement, ties by content): not by arrival order.
+        rec.identities[ident_id] = new if existing is None else merge_identity(existing, new)
 
     def service(
         self, *, protocol: str | None = None, banner: str = "", details: dict[str, Any] | None = None

@@ -258,14 +258,12 @@ def test_flow_shares_equal_one_share(generated: list[Path], shares: int) -> None
     assert comparable(split_by_shares(generated, shares)) == comparable(single)
 
 
-def test_one_share_equals_the_pipeline_up_to_arrival_order_choices(generated: list[Path]) -> None:
-    """The split-safe recorder differs from the pipeline's only where the pipeline keeps the first
-    arrival: event id numbering and service banner/details (the proposed session.py change)."""
+def test_one_share_equals_the_pipeline(generated: list[Path]) -> None:
+    """The pipeline's recorder is split-invariant itself: one share is exactly ``pipeline.analyze``
+    (event ids and service banners/details included)."""
     ours = split_by_shares(generated, 1)
     theirs = analyze(generated)
-    assert comparable(ours, event_ids=False, service_details=False) == comparable(
-        theirs, event_ids=False, service_details=False
-    )
+    assert comparable(ours) == comparable(theirs)
     assert len({e.event_id for e in ours.events}) == len(ours.events)
 
 
@@ -303,8 +301,8 @@ def test_unreadable_file_is_reported(generated: list[Path], tmp_path: Path) -> N
 @pytest.mark.corpus
 @pytest.mark.slow
 def test_corpus_split_equals_one_share() -> None:
-    """Every corpus capture, in 3 shares, equals 1 share; and 1 share equals the pipeline up to the
-    two arrival-order choices. All captures are also analyzed as one continuous capture."""
+    """Every corpus capture, in 3 shares, equals 1 share, and 1 share equals the pipeline exactly. All
+    captures are also analyzed as one continuous capture."""
     if not corpus_available():
         pytest.skip("../shared/corpus is absent")
     captures = sorted(p for p in (CORPUS / "pcaps").rglob("*") if p.suffix in (".pcap", ".pcapng", ".cap"))
@@ -318,9 +316,7 @@ def test_corpus_split_equals_one_share() -> None:
         one = split_by_shares([capture], 1)
         if comparable(split_by_shares([capture], 3)) != comparable(one):
             mismatches.append(f"{capture.name}: 3 shares != 1 share")
-        if comparable(one, event_ids=False, service_details=False) != comparable(
-            pipeline, event_ids=False, service_details=False
-        ):
+        if comparable(one) != comparable(pipeline):
             mismatches.append(f"{capture.name}: 1 share != pipeline")
     readable = [c for c in captures if c.stat().st_size < 4 << 20]
     whole = split_by_shares(readable, 1)  # unreadable files are failures, the same in every share

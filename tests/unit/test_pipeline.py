@@ -746,3 +746,30 @@ def test_layer2_frames_a_module_declines_are_not_its_flow(tmp_path: Path, monkey
         ]
     )
     assert evidence.capture.protocols["probe"].frames == 1
+
+
+def test_packet_filter_decodes_only_kept_records_but_counts_all(tmp_path: Path) -> None:
+    frames = [ether(ipv4(CLIENT, SERVER, 17, udp(40001 + i, UDP_PORT, b"x%d" % i))) for i in range(4)]
+    path = tmp_path / "t.pcap"
+    path.write_bytes(pcap([(1000.0 + i, f) for i, f in enumerate(frames)]))
+    analyzer = Analyzer(Registry([Probe]), packet_filter=lambda _lt, data: data.endswith((b"x1", b"x3")))
+    analyzer.analyze_file(path)
+    evidence = analyzer.finish()
+    assert evidence.capture.packets == 4
+    assert sorted(c[2] for p in Probe.instances for c in p.calls if c[0] == "udp") == [b"x1", b"x3"]
+
+
+def test_pdus_delivered_at_close_count_no_frame(tmp_path: Path) -> None:
+    class Counting(Probe):
+        def on_tcp(self, data: bytes, from_client: bool) -> None:
+            super().on_tcp(data, from_client)
+            self.session.pdu("x", "read")
+
+    # The first segment is missing: the second is held out of order until the flow closes.
+    frames = handshake() + [eth_tcp(1011, b"late-bytes")]
+    path = tmp_path / "t.pcap"
+    path.write_bytes(pcap([(1000.0 + i, f) for i, f in enumerate(frames)]))
+    analyzer = Analyzer(Registry([Counting]))
+    analyzer.analyze_file(path)
+    stats = analyzer.finish().capture.protocols["probe"]
+    assert (stats.pdus, stats.frames) == (1, 0)
