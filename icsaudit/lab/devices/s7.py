@@ -13,21 +13,11 @@ from icsaudit.lab.devices.base import forever
 from icsaudit.lab.journal import Journal
 from icsaudit.lab.model import DeviceSpec
 from icsaudit.lab.safety import require_loopback
+from icsaudit.passive.protocols import s7comm
 
-JOB_FUNCTIONS: dict[int, tuple[str, str]] = {
-    0x00: ("cpu_services", "other"),
-    0x04: ("read_var", "read"),
-    0x05: ("write_var", "write"),
-    0x1A: ("request_download", "program"),
-    0x1B: ("download_block", "program"),
-    0x1C: ("download_ended", "program"),
-    0x1D: ("start_upload", "program"),
-    0x1E: ("upload", "program"),
-    0x1F: ("end_upload", "program"),
-    0x28: ("pi_service", "mode"),
-    0x29: ("plc_stop", "mode"),
-    0xF0: ("setup_communication", "other"),
-}
+# The dissector's job functions, but a PI service counts as a mode change unless it names a program
+# service (below): the lab journals what reached the device without the dissector's PI name lookup.
+JOB_FUNCTIONS: dict[int, tuple[str, str]] = {**s7comm.JOB_FUNCTIONS, 0x28: ("pi_service", "mode")}
 # PI services that change program content rather than the run mode.
 PROGRAM_PI_SERVICES = (b"_INSE", b"_DELE", b"_GARB", b"_MODU", b"_N_")
 USERDATA_GROUPS: dict[int, tuple[str, str]] = {
