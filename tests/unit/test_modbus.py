@@ -11,9 +11,8 @@ from icsaudit.passive.protocols.modbus import (
     UMAS_FUNCTIONS,
     ModbusDissector,
 )
-from icsaudit.passive.session import FlowAgg, Recorder, Session
-
-CLIENT, SERVER = "10.0.0.1", "10.0.0.2"
+from icsaudit.passive.session import Recorder, Session
+from tests.unit.dissector_session import CLIENT, SERVER, feed, open_session
 
 
 def mbap(unit: int, pdu: bytes, transaction: int = 1) -> bytes:
@@ -21,18 +20,7 @@ def mbap(unit: int, pdu: bytes, transaction: int = 1) -> bytes:
 
 
 def make() -> tuple[ModbusDissector, Recorder, Session]:
-    recorder = Recorder()
-    recorder.file, recorder.frame = "t.pcap", 1
-    agg = FlowAgg(CLIENT, SERVER, "tcp", 502, "modbus")
-    agg.flow_id = "f"
-    session = Session(recorder, "modbus", agg, "tcp", CLIENT, SERVER, 40000, 502, frozenset({502}))
-    return ModbusDissector(session), recorder, session
-
-
-def feed(dissector: ModbusDissector, recorder: Recorder, data: bytes, from_client: bool, frame: int) -> None:
-    recorder.frame = frame
-    dissector.session.from_client = from_client
-    dissector.on_tcp(data, from_client)
+    return open_session(ModbusDissector, "modbus", 502)
 
 
 def stats(recorder: Recorder, protocol: str = "modbus"):

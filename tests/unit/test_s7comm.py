@@ -11,9 +11,8 @@ from icsaudit.passive.protocols.s7comm import (
     USERDATA_FUNCTIONS,
     S7commDissector,
 )
-from icsaudit.passive.session import FlowAgg, Recorder, Session
-
-CLIENT, SERVER = "10.0.0.1", "10.0.0.2"
+from icsaudit.passive.session import Recorder, Session
+from tests.unit.dissector_session import CLIENT, SERVER, feed, open_session
 
 
 def tpkt_dt(payload: bytes, eot: bool = True) -> bytes:
@@ -41,18 +40,7 @@ def ud_data(body: bytes, return_code: int = 0xFF) -> bytes:
 
 
 def make() -> tuple[S7commDissector, Recorder, Session]:
-    recorder = Recorder()
-    recorder.file, recorder.frame = "t.pcap", 1
-    agg = FlowAgg(CLIENT, SERVER, "tcp", 102, "s7comm")
-    agg.flow_id = "f"
-    session = Session(recorder, "s7comm", agg, "tcp", CLIENT, SERVER, 40000, 102, frozenset({102}))
-    return S7commDissector(session), recorder, session
-
-
-def feed(dissector: S7commDissector, recorder: Recorder, data: bytes, from_client: bool, frame: int) -> None:
-    recorder.frame = frame
-    dissector.session.from_client = from_client
-    dissector.on_tcp(data, from_client)
+    return open_session(S7commDissector, "s7comm", 102)
 
 
 def stats(recorder: Recorder, protocol: str = "s7comm"):
