@@ -52,9 +52,17 @@ def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> 
         ctx.exit()
 
 
-@click.group(cls=IcsauditGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=_print_version,
-              help="Show the versions of icsaudit, its contracts and its check set, and exit.")
+@click.group(
+    cls=IcsauditGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100}
+)
+@click.option(
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_print_version,
+    help="Show the versions of icsaudit, its contracts and its check set, and exit.",
+)
 def main() -> None:
     """Assess the cyber-security posture of industrial control systems at CBRN facilities.
 

@@ -16,8 +16,15 @@ ASSESSMENT_SCHEMA_VERSION = "1.0"
 Severity = Literal["info", "low", "medium", "high", "critical"]
 SEVERITIES: tuple[str, ...] = ("info", "low", "medium", "high", "critical")
 Status = Literal["fail", "pass", "not-assessed", "error"]
-RequirementStatus = Literal["satisfied", "not-satisfied", "not-assessed", "answered-yes", "answered-no",
-                            "answered-partial", "not-applicable"]
+RequirementStatus = Literal[
+    "satisfied",
+    "not-satisfied",
+    "not-assessed",
+    "answered-yes",
+    "answered-no",
+    "answered-partial",
+    "not-applicable",
+]
 
 
 # --------------------------------------------------------------------------------------------
@@ -35,7 +42,8 @@ class SiteZone(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     safety: bool | None = None  # safety instrumented / protection zone
     one_way: bool | None = None  # only outbound flows allowed (data diode)
     probe_allowed: bool | None = None  # can only make the profile stricter
-    function: str = ""  # e.g. "containment-hvac", "chlorine-dosing", "physical-protection", "radiation-monitoring"
+    # e.g. "containment-hvac", "chlorine-dosing", "physical-protection", "radiation-monitoring"
+    function: str = ""
 
 
 class SiteConduit(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

@@ -24,7 +24,9 @@ def load_evidence(path: str | os.PathLike[str]) -> Evidence:
     try:
         evidence = _decoder.decode(data)
     except msgspec.ValidationError as exc:
-        raise InputError(f"{file}: not valid evidence: {exc}", hint="produce it with `icsaudit analyze`") from None
+        raise InputError(
+            f"{file}: not valid evidence: {exc}", hint="produce it with `icsaudit analyze`"
+        ) from None
     except msgspec.DecodeError as exc:
         raise InputError(f"{file}: not JSON: {exc}") from None
     major = evidence.schema_version.split(".")[0]

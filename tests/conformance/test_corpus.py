@@ -73,8 +73,9 @@ def _normalize(field: str, value):
 @pytest.mark.parametrize(("truth_path", "protocol"), _cases())
 def test_protocol_matches_truth(truth_path: Path, protocol: str) -> None:
     truth = json.loads(truth_path.read_text())
-    ours = _stats(truth["file"])["protocols"].get(protocol, {"frames": 0, "pdus": 0, "functions": {},
-                                                             "conversations": [], "identities": []})
+    ours = _stats(truth["file"])["protocols"].get(
+        protocol, {"frames": 0, "pdus": 0, "functions": {}, "conversations": [], "identities": []}
+    )
     expected = dict(truth["protocols"][protocol])
     rule = _expectations(protocol).get(truth["file"], {})
     expected.update(rule.get("expect", {}))
