@@ -21,41 +21,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-PROTOCOLS = frozenset(
-    [
-        "modbus",
-        "s7comm",
-        "s7comm_plus",
-        "enip",
-        "cip",
-        "dnp3",
-        "iec104",
-        "bacnet",
-        "opcua",
-        "mms",
-        "goose",
-        "sv",
-        "profinet_dcp",
-        "fins",
-        "umas",
-        "telnet",
-        "ftp",
-        "tftp",
-        "http",
-        "snmp",
-        "ssh",
-        "tls",
-        "rdp",
-        "vnc",
-        "smb",
-        "dns",
-        "ntp",
-        "syslog",
-        "teamviewer",
-        "anydesk",
-        "unknown",
-    ]
-)
 ICS_PROTOCOLS = frozenset(
     [
         "modbus",
@@ -75,23 +40,42 @@ ICS_PROTOCOLS = frozenset(
         "umas",
     ]
 )
+PROTOCOLS = ICS_PROTOCOLS | frozenset(
+    [
+        "telnet",
+        "ftp",
+        "tftp",
+        "http",
+        "snmp",
+        "ssh",
+        "tls",
+        "rdp",
+        "vnc",
+        "smb",
+        "dns",
+        "ntp",
+        "syslog",
+        "teamviewer",
+        "anydesk",
+        "unknown",
+    ]
+)
 TABLE_ATOMS = frozenset(
     {"flows", "ics", "services", "identities", "events", "zones", "probe", "baseline", "vulnerabilities"}
 )
 ZONE_ATOMS = frozenset({"zone.safety", "zone.one_way", "zone.it", "zone.field"})
-SITE_LISTS = frozenset(
-    {
-        "masters",
-        "engineering_workstations",
-        "hmis",
-        "jump_hosts",
-        "log_collectors",
-        "time_servers",
-        "conduits",
-        "assets",
-        "zones",
-    }
+SITE_LIST_NAMES = (
+    "masters",
+    "engineering_workstations",
+    "hmis",
+    "jump_hosts",
+    "log_collectors",
+    "time_servers",
+    "conduits",
+    "assets",
+    "zones",
 )
+SITE_LISTS = frozenset(SITE_LIST_NAMES)
 
 
 @dataclass

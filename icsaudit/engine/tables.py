@@ -21,7 +21,7 @@ from typing import Any
 import duckdb
 import msgspec
 
-from icsaudit.engine.requires import Facts
+from icsaudit.engine.requires import SITE_LIST_NAMES, Facts
 from icsaudit.engine.site import SiteModel
 from icsaudit.evidence.model import OPERATION_CATEGORIES, Evidence
 
@@ -565,20 +565,7 @@ def _facts(
         declared_zones=len(model.zones),
         observed_zone_kinds=kinds(observed & set(model.zones)),
         declared_zone_kinds=kinds(set(model.zones)),
-        site_lists={
-            name: len(getattr(site, name))
-            for name in (
-                "masters",
-                "engineering_workstations",
-                "hmis",
-                "jump_hosts",
-                "log_collectors",
-                "time_servers",
-                "conduits",
-                "assets",
-                "zones",
-            )
-        },
+        site_lists={name: len(getattr(site, name)) for name in SITE_LIST_NAMES},
         baseline=baseline,
         vulnerabilities=vulnerabilities,
     )
