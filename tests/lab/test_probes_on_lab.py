@@ -2,21 +2,19 @@
 
 Per scenario (all faults on, background traffic off so that every journal line is ours):
 - zero write, control, program, mode or firmware requests reached any device;
-- devices in zones the scenario's site marks CSL 1-2 or safety, or lists as do-not-probe, received
-  nothing at all (their journals are empty), although they were handed to the prober;
-- every other device was probed and identified itself;
+- devices the scenario's own site model refuses (CSL 1-2 or safety zones, zone templates whose
+  probe_allowed is false, the do-not-probe list) received nothing at all (their journals are empty),
+  although they were handed to the prober;
+- every other device was probed on the services its site asset declares, and identified itself;
 - the configured packet-rate cap held, on the transcript and on the device journal timestamps.
 
-The scenario sites name no zone templates, so the profile would refuse every zone ("probe_allowed
-false"); here zones the site does not mark CSL 1-2 or safety get a probe-allowing template of their
-profile, which is what a facility would declare (see the report to the lead).
+Every scenario has both: a refused zone with a device in it, and a probe-allowed device.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import msgspec
 import pytest
 
 pytestmark = pytest.mark.lab
@@ -28,7 +26,7 @@ from icsaudit.engine.site import SiteModel  # noqa: E402
 from icsaudit.probes.evidence import build_evidence  # noqa: E402
 from icsaudit.probes.guard import BURST_GAP, Guard, TargetPolicy, Transcript  # noqa: E402
 from icsaudit.probes.registry import PortSpec  # noqa: E402
-from icsaudit.probes.run import declared_from_site, make_target, run_probes  # noqa: E402
+from icsaudit.probes.run import declared_from_site, host_specs, make_target, run_probes  # noqa: E402
 from tests.unit.test_probe_fakes import busiest_second  # noqa: E402
 
 FORBIDDEN = {"write", "control", "program", "mode", "firmware"}
@@ -50,22 +48,8 @@ LAB_PROBES = {
 }
 
 
-def probing_site(scenario: Any) -> SiteModel:
-    """The scenario's site with a probe-allowing template on every zone it does not mark CSL 1-2 or safety."""
-    profile = load_profile(scenario.site.profile)
-    permissive = next(t for t in profile.zone_templates if t.probe_allowed and not t.safety and t.csl >= 3)
-    zones = []
-    for zone in scenario.site.zones:
-        marked = zone.safety or (zone.csl is not None and zone.csl <= 2)
-        zones.append(
-            msgspec.structs.replace(zone, template=zone.template or ("" if marked else permissive.id))
-        )
-    return SiteModel(msgspec.structs.replace(scenario.site, zones=zones), profile)
-
-
-def marked_refused(site: SiteModel, policy: TargetPolicy, address: str) -> bool:
-    rule = policy.refusal(address) or ""
-    return any(word in rule for word in ("CSL", "safety zone", "do-not-probe"))
+def is_refused(policy: TargetPolicy, address: str) -> bool:
+    return policy.refusal(address) is not None
 
 
 @pytest.fixture(scope="module", params=scenarios.scenario_ids())
@@ -75,19 +59,22 @@ def probed_lab(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPath
     tmp_path = tmp_path_factory.mktemp(scenario.id)
     root = tmp_path / "lab"
     with control.running(scenario.id, list(scenario.faults), traffic=False, root=root) as state:
-        site = probing_site(scenario)
+        # the scenario's own site model, its zones' profile templates applied by the loader
+        site = SiteModel(scenario.site, load_profile(scenario.site.profile))
         devices = state["devices"]
         addresses = sorted({d["address"] for d in devices})
         policy = TargetPolicy.from_site(site, ",".join(addresses))
-        hosts: dict[str, list[PortSpec]] = {}
+        listening: dict[str, list[PortSpec]] = {}
         for device in devices:
-            hosts.setdefault(device["address"], []).append(
+            listening.setdefault(device["address"], []).append(
                 PortSpec(device["port"], LAB_PROBES[device["protocol"]])
             )
         specs = {
             s.name: s for s in scenario.devices + [d for f in scenario.faults.values() for d in f.devices]
         }
         declared = declared_from_site(site)
+        # as `icsaudit probe --site` does: a host whose asset declares services is asked on those only
+        hosts = {ip: host_specs(ports, declared.get(ip), False)[0] for ip, ports in listening.items()}
         dnp3 = {
             s.address: (int(s.options.get("dnp3_address", 10)),)
             for s in specs.values()
@@ -122,16 +109,15 @@ def probed_lab(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPath
 
 def test_no_forbidden_request_reached_any_device(probed_lab: dict[str, Any]) -> None:
     journal = probed_lab["journal"]
-    policy, site = probed_lab["policy"], probed_lab["site"]
-    if any(not marked_refused(site, policy, d["address"]) for d in probed_lab["devices"]):
-        assert journal, "the probes reached no device"
+    assert journal, "the probes reached no device"
     forbidden = [r for r in journal if r["category"] in FORBIDDEN]
     assert forbidden == []
 
 
 def test_marked_zones_received_nothing(probed_lab: dict[str, Any]) -> None:
-    policy, site = probed_lab["policy"], probed_lab["site"]
-    refused = {d["name"] for d in probed_lab["devices"] if marked_refused(site, policy, d["address"])}
+    policy = probed_lab["policy"]
+    refused = {d["name"] for d in probed_lab["devices"] if is_refused(policy, d["address"])}
+    assert refused, "every scenario has a refused zone with a device in it"
     reached = {r["device"] for r in probed_lab["journal"]}
     assert refused & reached == set()
     refusals = [r for r in probed_lab["transcript"].records if r["event"] == "refused"]
@@ -142,17 +128,22 @@ def test_marked_zones_received_nothing(probed_lab: dict[str, Any]) -> None:
         r["target"] for r in probed_lab["transcript"].records if r["event"] in ("connect", "request", "open")
     }
     assert connected.isdisjoint({d["address"] for d in probed_lab["devices"] if d["name"] in refused})
-    if probed_lab["scenario"].id in ("research-reactor", "chemical-sis"):
-        assert refused, "this scenario marks CSL 1-2 / safety zones: some devices must be refused"
+    # CSL 1-2 and safety zones are refused by the guard's own rule, whatever the template says
+    for device in probed_lab["devices"]:
+        zone = probed_lab["site"].zone_of(device["address"])
+        if zone is not None and (zone.safety or (zone.csl is not None and zone.csl <= 2)):
+            assert device["name"] in refused, device["name"]
 
 
 def test_every_allowed_device_was_probed_and_identified(probed_lab: dict[str, Any]) -> None:
-    policy, site = probed_lab["policy"], probed_lab["site"]
+    policy = probed_lab["policy"]
     results = {(r.ip, r.port) for r in probed_lab["report"].results}
+    identified = {(r.ip, r.port) for r in probed_lab["report"].results if r.fields}
     reached = {r["device"] for r in probed_lab["journal"]}
-    for device in probed_lab["devices"]:
-        if marked_refused(site, policy, device["address"]):
-            continue
+    allowed = [d for d in probed_lab["devices"] if not is_refused(policy, d["address"])]
+    assert allowed, "every scenario has a probe-allowed device"
+    assert {(d["address"], d["port"]) for d in allowed} & identified, probed_lab["report"].results
+    for device in allowed:
         assert device["name"] in reached or device["protocol"] in (
             "ssh",
             "vnc",
@@ -166,9 +157,7 @@ def test_every_allowed_device_was_probed_and_identified(probed_lab: dict[str, An
 
 def test_rate_cap_held(probed_lab: dict[str, Any]) -> None:
     sends = [r["ts"] for r in probed_lab["transcript"].records if r["event"] in ("connect", "request")]
-    if not sends:
-        assert probed_lab["journal"] == []  # everything refused (research reactor: all CSL 1-2)
-        return
+    assert sends, "every scenario has a probe-allowed device"
     # the cap is a count per second (sends may leave as a burst): timestamps are taken inside each
     # paced slot, a few ms allow for the wall clock against the limiter's monotonic one
     assert busiest_second(sends, 1.0 - 0.005) <= RATE, sends
