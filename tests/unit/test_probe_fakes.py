@@ -14,7 +14,28 @@ from collections.abc import Callable
 Behaviour = Callable[[bytes], bytes | None]  # request -> reply (None: say nothing)
 
 
-class FakeTcpDevice:
+class _Served:
+    """A bound socket served by a daemon thread (``_serve``, polling every 0.1 s) until close()."""
+
+    _sock: socket.socket
+
+    def _start(self) -> None:
+        self.address, self.port = self._sock.getsockname()
+        self._sock.settimeout(0.1)
+        self._stop = False
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        self._stop = True
+        self._sock.close()
+        self._thread.join(2)
+
+
+class FakeTcpDevice(_Served):
     def __init__(
         self, address: str, behaviour: Behaviour, banner: bytes = b"", close_after: bool = False
     ) -> None:
@@ -25,11 +46,7 @@ class FakeTcpDevice:
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._sock.bind((address, 0))
         self._sock.listen(16)
-        self.address, self.port = self._sock.getsockname()
-        self._sock.settimeout(0.1)
-        self._stop = False
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
+        self._start()
 
     def _serve(self) -> None:
         while not self._stop:
@@ -68,23 +85,14 @@ class FakeTcpDevice:
             time.sleep(0.25)
         return self.connections
 
-    def close(self) -> None:
-        self._stop = True
-        self._sock.close()
-        self._thread.join(2)
 
-
-class FakeUdpDevice:
+class FakeUdpDevice(_Served):
     def __init__(self, address: str, behaviour: Behaviour) -> None:
         self.behaviour = behaviour
         self.requests: list[tuple[float, bytes]] = []
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self._sock.bind((address, 0))
-        self.address, self.port = self._sock.getsockname()
-        self._sock.settimeout(0.1)
-        self._stop = False
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
+        self._start()
 
     def _serve(self) -> None:
         while not self._stop:
@@ -96,11 +104,6 @@ class FakeUdpDevice:
             reply = self.behaviour(data)
             if reply:
                 self._sock.sendto(reply, peer)
-
-    def close(self) -> None:
-        self._stop = True
-        self._sock.close()
-        self._thread.join(2)
 
 
 def modbus_identity_reply(request: bytes, objects: dict[int, bytes] | None = None) -> bytes:
