@@ -86,7 +86,9 @@ def build_assets(evidence: Evidence, arp: dict[str, str] | None = None) -> list[
             if mac and flow.transport != "eth":
                 macs_per_ip[ip][mac] += flow.packets
                 ips_per_mac[mac].add(ip)
-        if flow.protocol != "unknown":
+        # A TCP flow without decoded PDUs (a SYN scan of 502, a refused connection) keeps its port's
+        # protocol name, so checks see scans of ICS ports, but says nothing about either side's role.
+        if flow.protocol != "unknown" and (flow.functions or flow.transport != "tcp"):
             served[flow.server_ip][flow.protocol] += 1
             if flow.protocol in ICS_PROTOCOLS:
                 client_protocols[flow.client_ip].add(flow.protocol)
