@@ -122,7 +122,7 @@ class _Replacer:
     def walk(self, node: Any, drop_secrets: bool = False) -> Any:
         if isinstance(node, str):
             return self.text(node)
-        if isinstance(node, list):
+        if isinstance(node, list | tuple):  # to_builtins keeps tuples (e.g. protocol conversations)
             return [self.walk(v, drop_secrets) for v in node]
         if isinstance(node, dict):
             return {

@@ -126,3 +126,33 @@ def test_regulator_copy_keeps_the_structure(tmp_path, key):
 def test_unknown_level(tmp_path, key):
     result = run("bundle", Q1, "--key", key, "--redact", "public", "-o", tmp_path / "x")
     assert result.exit_code == 2 and "public" in result.output
+
+
+def test_real_analyzer_evidence_is_redacted_everywhere(tmp_path, key, corpus_dir):
+    """Evidence straight from the analyzer carries addresses in places a hand-made fixture may not:
+    per-protocol conversation tuples and raw identities in capture.protocols. None may survive."""
+    import msgspec
+
+    from icsaudit.engine.assess import assess
+    from icsaudit.engine.site import site_from_profile
+    from icsaudit.evidence import save_evidence
+    from icsaudit.jsonio import write_json_atomic
+    from icsaudit.passive.pipeline import analyze
+
+    evidence = analyze([corpus_dir / "pcaps/modbus/iti__ModbusTCP.pcap"])
+    assert any(s.conversations for s in evidence.capture.protocols.values())
+    ev_path = save_evidence(evidence, tmp_path / "evidence.json")
+    assessment = assess(evidence, site_from_profile("water-chlorine"))
+    a_path = write_json_atomic(tmp_path / "assessment.json", assessment)
+    addresses = {f.client_ip for f in evidence.flows} | {f.server_ip for f in evidence.flows}
+    out = tmp_path / "bundle"
+    assert (
+        run(
+            "bundle", a_path, "--key", key, "--evidence", ev_path, "--redact", "regulator", "-o", out
+        ).exit_code
+        == 0
+    )
+    blob = b"".join(_all_bytes(out).values())
+    leaked = sorted(a for a in addresses if a.encode() in blob)
+    assert leaked == [], leaked
+    assert msgspec.json.decode((out / "evidence.json").read_bytes())["capture"]["protocols"]
