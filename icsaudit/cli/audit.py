@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from icsaudit.cli.common import want_progress
-from icsaudit.cli.engine import EXIT_FINDINGS, FAIL_ON
+from icsaudit.cli.engine import EXIT_FINDINGS, FAIL_ON_OPTION
 
 FILE = click.Path(dir_okay=False, path_type=Path)
 REDACT = click.Choice(["internal", "regulator", "regional"])
@@ -30,13 +30,7 @@ REDACT = click.Choice(["internal", "regulator", "regional"])
     show_default=True,
     help="Report formats, comma-separated.",
 )
-@click.option(
-    "--fail-on",
-    type=FAIL_ON,
-    default="critical",
-    show_default=True,
-    help=f"Exit {EXIT_FINDINGS} when a finding reaches this severity ('none': never).",
-)
+@FAIL_ON_OPTION
 @click.option(
     "-o",
     "--output",

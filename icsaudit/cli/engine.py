@@ -14,6 +14,13 @@ from icsaudit.errors import InputError
 FAIL_ON = click.Choice(["none", "info", "low", "medium", "high", "critical"])
 EXIT_FINDINGS = 4  # --fail-on threshold reached (distinct from 2 = bad input, 3 = safety refusal)
 PATH = click.Path(dir_okay=False, path_type=Path)
+FAIL_ON_OPTION = click.option(
+    "--fail-on",
+    type=FAIL_ON,
+    default="critical",
+    show_default=True,
+    help=f"Exit {EXIT_FINDINGS} when a finding reaches this severity ('none': never).",
+)
 
 
 def _json_list(path: Path, what: str) -> list[dict]:
@@ -45,13 +52,7 @@ def _json_list(path: Path, what: str) -> list[dict]:
     "controllers that could not be matched make a clean AV-03 not-assessed instead of pass.",
 )
 @click.option("-o", "--output", type=PATH, default=Path("assessment.json"), show_default=True)
-@click.option(
-    "--fail-on",
-    type=FAIL_ON,
-    default="critical",
-    show_default=True,
-    help=f"Exit {EXIT_FINDINGS} when a finding reaches this severity ('none': never).",
-)
+@FAIL_ON_OPTION
 @click.option("-q", "--quiet", is_flag=True, help="Only the one-line summary.")
 def assess(
     evidence_file: Path,
