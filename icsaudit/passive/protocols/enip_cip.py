@@ -510,7 +510,8 @@ class EnipCipDissector(Dissector):
         """Class-1 I/O: no service code to count; tshark's cipio frame still counts as a cip frame."""
         session = self.session
         session.frame_only("cip")
-        session.agg.functions["io"] += 1
+        functions = session.agg.functions
+        functions["io"] = functions.get("io", 0) + 1
 
     # -- encapsulation -----------------------------------------------------------------------
     def _message(self, msg: bytes, from_client: bool) -> None:
