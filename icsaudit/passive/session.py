@@ -245,6 +245,7 @@ class Session:
         "state",
         "_acc_client",
         "_acc_server",
+        "_service_ids",
     )
 
     def __init__(
@@ -276,6 +277,7 @@ class Session:
         # registered: pdu() then skips building the conversation tuple (the hot path of every dissector).
         self._acc_client: _ProtoAcc | None = None
         self._acc_server: _ProtoAcc | None = None
+        self._service_ids: dict[str, str] = {}  # protocol -> service id (a digest, computed once)
 
     # -- current packet ----------------------------------------------------------------------
     @property
@@ -396,23 +398,19 @@ class Session:
         protocol: str | None = None,
     ) -> None:
         rec = self.recorder
-        if (
-            len(rec.events) >= MAX_EVENTS
-            or rec._event_groups[(self.agg.flow_id, kind, function)] >= EVENTS_PER_KEY
-        ):
+        flow_id = self.agg.flow_id
+        group = (flow_id, kind, function)
+        groups = rec._event_groups
+        if len(rec.events) >= MAX_EVENTS or groups[group] >= EVENTS_PER_KEY:
             rec.events_dropped += 1  # decided before building the event: repeated writes cost nothing
             return
         name = protocol or self.protocol
-        ref = rec.ref(f"passive:{name}")
-        self.recorder.add_event(
+        # What add_event would check again was checked above: the event is appended here directly.
+        groups[group] += 1
+        rec.events.append(
             Event(
                 event_id=digest_id(
-                    self.agg.flow_id,
-                    rec.file,
-                    rec.frame,
-                    kind,
-                    function,
-                    rec.event_index(self.agg.flow_id, kind, function),
+                    flow_id, rec.file, rec.frame, kind, function, rec.event_index(flow_id, kind, function)
                 ),
                 kind=kind,
                 category=category,
@@ -421,9 +419,9 @@ class Session:
                 client_ip=self.client_ip,
                 server_ip=self.server_ip,
                 server_port=self.server_port,
-                flow_id=self.agg.flow_id,
+                flow_id=flow_id,
                 detail=detail or {},
-                ref=ref,
+                ref=Ref(source=f"passive:{name}", file=rec.file, frame=rec.frame, ts=rec.ts),
             )
         )
 
@@ -504,7 +502,12 @@ class Session:
         arrive in (held payloads are replayed late, flow shares see them in another order)."""
         rec = self.recorder
         name = protocol or self.protocol
-        service_id = digest_id(self.server_ip, self.transport, self.server_port, name)
+        # Dissectors restate their service on many packets: its id (a digest) is computed once per session.
+        service_id = self._service_ids.get(name)
+        if service_id is None:
+            service_id = self._service_ids[name] = digest_id(
+                self.server_ip, self.transport, self.server_port, name
+            )
         banner = banner[:256]
         existing = rec.services.get(service_id)
         if existing is not None:
