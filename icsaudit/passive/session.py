@@ -246,6 +246,7 @@ class Session:
         "_acc_client",
         "_acc_server",
         "_service_ids",
+        "_acc_other",
     )
 
     def __init__(
@@ -277,6 +278,9 @@ class Session:
         # registered: pdu() then skips building the conversation tuple (the hot path of every dissector).
         self._acc_client: _ProtoAcc | None = None
         self._acc_server: _ProtoAcc | None = None
+        # The same for the other protocols this session counts PDUs of (cip under enip, umas under
+        # modbus): (protocol, from_client) -> accumulator, its conversation registered.
+        self._acc_other: dict[tuple[str, bool], _ProtoAcc] = {}
         self._service_ids: dict[str, str] = {}  # protocol -> service id (a digest, computed once)
 
     # -- current packet ----------------------------------------------------------------------
@@ -346,7 +350,9 @@ class Session:
                 else:
                     self._acc_server = acc
         else:
-            acc = self._register(protocol)
+            acc = self._acc_other.get((protocol, from_client))
+            if acc is None:
+                acc = self._acc_other[(protocol, from_client)] = self._register(protocol)
         frame = rec.frame
         if (acc.last_frame != frame or acc.last_file != rec.file) and not rec.closing:
             acc.last_frame = frame
@@ -369,7 +375,9 @@ class Session:
         """Count the current frame and conversation for ``protocol`` without a PDU (traffic a tshark
         dissector names but that has no operation to count, e.g. CIP class-1 I/O)."""
         name = protocol or self.protocol
-        acc = self._register(name)
+        acc = self._acc_other.get((name, self.from_client))
+        if acc is None:
+            acc = self._acc_other[(name, self.from_client)] = self._register(name)
         rec = self.recorder
         frame = rec.frame
         if (acc.last_frame != frame or acc.last_file != rec.file) and not rec.closing:
