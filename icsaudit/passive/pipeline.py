@@ -97,7 +97,8 @@ class _Direction:
 
     def __init__(self) -> None:
         self.next_seq: int | None = None
-        self.ooo: dict[int, bytes] = {}  # absolute sequence number -> segment held until the hole fills
+        # absolute sequence number -> (segment, file, frame, ts) held until the hole fills or is declared
+        self.ooo: dict[int, tuple[bytes, str, int, float]] = {}
         self.ooo_bytes = 0
         self.fin = False
 
@@ -772,16 +773,19 @@ class Analyzer:
         dissector = conn.dissector
         if not held or dissector is None:
             return
+        for body, from_client, file, frame, ts in held:
+            self._deliver_own(conn, body, from_client, file, frame, ts)
+
+    def _deliver_own(
+        self, conn: Conn, body: bytes, from_client: bool, file: str, frame: int, ts: float
+    ) -> None:
+        """Deliver data held back (contested port, capture hole) under the packet that carried it."""
         rec = self.recorder
-        now = rec.file, rec.frame, rec.ts, rec.closing
-        rec.closing = False  # each held payload has its own packet, even when replayed at close
-        for body, from_client, rec.file, rec.frame, rec.ts in held:
-            conn.session.from_client = from_client
-            try:
-                dissector.on_tcp(body, from_client)
-            except Exception as exc:
-                rec.error(conn.session.protocol, f"dissector error: {exc!r}")
-        rec.file, rec.frame, rec.ts, rec.closing = now
+        saved = rec.enter_packet(file, frame, ts)
+        try:
+            self._deliver(conn, body, from_client)
+        finally:
+            rec.leave_packet(saved)
 
     def _attach(self, conn: Conn, cls: type[Dissector] | None, *, start: bool = True) -> None:
         """Bind the connection to its flow aggregate and, with ``start``, to a dissector instance."""
@@ -823,11 +827,12 @@ class Analyzer:
             rel = 0
         if rel > 0:
             held = d.ooo.get(seq)
-            if held is None or len(held) < len(body):
-                grow = len(body) - (len(held) if held is not None else 0)
+            if held is None or len(held[0]) < len(body):
+                grow = len(body) - (len(held[0]) if held is not None else 0)
                 d.ooo_bytes += grow
                 self.ooo_total += grow
-                d.ooo[seq] = body
+                rec = self.recorder
+                d.ooo[seq] = (body, rec.file, rec.frame, rec.ts)
             if d.ooo_bytes > MAX_OOO_BYTES or len(d.ooo) > MAX_OOO_SEGMENTS or self.ooo_total > MAX_OOO_TOTAL:
                 self._skip_gap(conn, d, from_client)
             return
@@ -846,12 +851,12 @@ class Analyzer:
                 rel -= 0x100000000
             if rel > 0:
                 return
-            body = d.ooo.pop(seq)
+            body, file, frame, ts = d.ooo.pop(seq)
             d.ooo_bytes -= len(body)
             self.ooo_total -= len(body)
             if rel + len(body) > 0:
                 part = body[-rel:] if rel < 0 else body
-                self._deliver(conn, part, from_client)
+                self._deliver_own(conn, part, from_client, file, frame, ts)
                 d.next_seq = (next_seq + len(part)) & SEQ_MASK
 
     def _skip_gap(self, conn: Conn, d: _Direction, from_client: bool) -> None:

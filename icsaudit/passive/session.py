@@ -193,6 +193,19 @@ class Recorder:
         """The decode error samples as evidence lists them (the smallest ERROR_SAMPLES, in order)."""
         return sorted(self.error_samples, key=error_sample_order)[:ERROR_SAMPLES]
 
+    def enter_packet(self, file: str, frame: int, ts: float) -> tuple:
+        """Make (file, frame, ts) the current packet while data it carried is delivered late (held
+        for a decision or behind a capture hole); returns what leave_packet restores."""
+        saved = (self.file, self.frame, self.ts, self.closing, self._event_at, self._event_seq)
+        self.file, self.frame, self.ts = file, frame, ts
+        self.closing = False  # the data has its own packet, even when delivered at close
+        self._event_at, self._event_seq = ("", -1), Counter()
+        return saved
+
+    def leave_packet(self, saved: tuple) -> None:
+        # The event numbering of the packet being processed resumes where it was.
+        self.file, self.frame, self.ts, self.closing, self._event_at, self._event_seq = saved
+
     def event_index(self, flow_id: str, kind: str, function: str) -> int:
         """The number of the next event of (flow, kind, function) in the current packet."""
         here = (self.file, self.frame)

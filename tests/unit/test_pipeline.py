@@ -327,7 +327,8 @@ def test_tcp_missing_segment_is_a_gap_at_close(tmp_path: Path) -> None:
     frames = handshake() + [eth_tcp(1001, b"AAAA"), eth_tcp(1009, b"CCCC"), eth_tcp(1013, flags=FIN | ACK)]
     analyzer, evidence = run(tmp_path, frames)
     [probe] = Probe.instances
-    assert probe.calls == [("tcp", True, b"AAAA", 4), ("gap", True), ("tcp", True, b"CCCC", 6), ("close",)]
+    # CCCC is delivered at close, but under frame 5, the packet that carried it.
+    assert probe.calls == [("tcp", True, b"AAAA", 4), ("gap", True), ("tcp", True, b"CCCC", 5), ("close",)]
     assert evidence.capture.tcp_gaps == 1 and evidence.capture.tcp_gap_bytes == 4
     assert analyzer.ooo_total == 0
 
@@ -344,11 +345,46 @@ def test_tcp_missing_segment_acknowledged_by_peer_is_a_gap_at_once(tmp_path: Pat
     assert probe.calls[:4] == [
         ("tcp", True, b"AAAA", 4),
         ("gap", True),
-        ("tcp", True, b"CCCC", 6),
+        ("tcp", True, b"CCCC", 5),
         ("tcp", False, b"reply", 6),
     ]
     assert probe.stream(True) == b"AAAACCCCDDDD"
     assert evidence.capture.tcp_gaps == 1
+
+
+class PduProbe(Probe):
+    """A Probe that also counts each TCP payload as one PDU and reports it as an event."""
+
+    def on_tcp(self, data: bytes, from_client: bool) -> None:
+        super().on_tcp(data, from_client)
+        self.session.pdu(data.decode(), "read")
+        self.session.event("probe", "read", data.decode())
+
+
+def test_segment_after_a_hole_reports_its_own_frame(tmp_path: Path) -> None:
+    frames = handshake() + [
+        eth_tcp(1001, b"AAAA"),  # frame 4
+        eth_tcp(1009, b"CCCC"),  # frame 5: 1005..1008 never captured, held
+        eth_tcp(1013, b"DDDD"),  # frame 6: held behind the same hole
+        eth_tcp(5001, b"reply", to_server=False, ack=1017),  # frame 7: the gap is declared here
+    ]
+    path = tmp_path / "t.pcap"
+    path.write_bytes(pcap([(1000.0 + i, f) for i, f in enumerate(frames)]))
+    analyzer = Analyzer(Registry([PduProbe]))
+    analyzer.analyze_file(path)
+    evidence = analyzer.finish()
+    [probe] = Probe.instances
+    assert [c for c in probe.calls if c[0] == "tcp"] == [
+        ("tcp", True, b"AAAA", 4),
+        ("tcp", True, b"CCCC", 5),
+        ("tcp", True, b"DDDD", 6),
+        ("tcp", False, b"reply", 7),
+    ]
+    stats = evidence.capture.protocols["probe"]
+    assert (stats.pdus, stats.frames) == (4, 4)  # one PDU per frame, none merged into frame 7
+    refs = {e.function: (e.ref.frame, e.ref.ts) for e in evidence.events}
+    assert refs == {"AAAA": (4, 1003.0), "CCCC": (5, 1004.0), "DDDD": (6, 1005.0), "reply": (7, 1006.0)}
+    assert len({e.event_id for e in evidence.events}) == 4
 
 
 def test_tcp_port_reuse_opens_a_new_connection(tmp_path: Path) -> None:
@@ -513,10 +549,21 @@ def test_out_of_order_buffer_cap_declares_a_gap(tmp_path: Path, monkeypatch: pyt
     monkeypatch.setattr(pipeline, "MAX_OOO_BYTES", 1000)
     frames = handshake() + [eth_tcp(1001, b"a" * 100)]
     frames += [eth_tcp(1101 + 100 + i * 100, b"z" * 100) for i in range(15)]  # 1101..1200 lost, no ACK seen
+    declared_at: list[int] = []
+    skip_gap = Analyzer._skip_gap
+
+    def spy(self, *args):
+        declared_at.append(self.recorder.frame)
+        skip_gap(self, *args)
+
+    monkeypatch.setattr(Analyzer, "_skip_gap", spy)
     _analyzer, evidence = run(tmp_path, frames)
     [probe] = Probe.instances
     assert probe.calls[1] == ("gap", True)
-    assert probe.calls[2][3] == 4 + 11  # declared when the 11th held segment passed the 1000-byte cap
+    assert declared_at == [4 + 11]  # declared when the 11th held segment passed the 1000-byte cap
+    assert [c[3] for c in probe.calls[2:] if c[0] == "tcp"] == list(
+        range(5, 20)
+    )  # each held segment under its own frame
     assert probe.stream() == b"a" * 100 + b"z" * 1500
     assert evidence.capture.tcp_gaps == 1 and evidence.capture.tcp_gap_bytes == 100
 
@@ -759,17 +806,24 @@ def test_packet_filter_decodes_only_kept_records_but_counts_all(tmp_path: Path) 
     assert sorted(c[2] for p in Probe.instances for c in p.calls if c[0] == "udp") == [b"x1", b"x3"]
 
 
-def test_pdus_delivered_at_close_count_no_frame(tmp_path: Path) -> None:
+def test_pdus_delivered_at_close_count_no_frame_but_held_segments_count_their_own(tmp_path: Path) -> None:
     class Counting(Probe):
         def on_tcp(self, data: bytes, from_client: bool) -> None:
             super().on_tcp(data, from_client)
             self.session.pdu("x", "read")
 
-    # The first segment is missing: the second is held out of order until the flow closes.
+        def on_close(self) -> None:
+            super().on_close()
+            self.session.pdu("flush", "read")  # belongs to no packet: counts a PDU, not a frame
+
+    # The first segment is missing: the second is held out of order until the flow closes, and is
+    # then delivered under its own frame (4).
     frames = handshake() + [eth_tcp(1011, b"late-bytes")]
     path = tmp_path / "t.pcap"
     path.write_bytes(pcap([(1000.0 + i, f) for i, f in enumerate(frames)]))
     analyzer = Analyzer(Registry([Counting]))
     analyzer.analyze_file(path)
     stats = analyzer.finish().capture.protocols["probe"]
-    assert (stats.pdus, stats.frames) == (1, 0)
+    assert (stats.pdus, stats.frames) == (2, 1)
+    [probe] = Probe.instances
+    assert probe.calls[0] == ("tcp", True, b"late-bytes", 4)
