@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+import queue
 import struct
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -94,17 +96,47 @@ class ReadState:
             self.problems_dropped += 1
 
 
+class _BackgroundSha256:
+    """sha256 of the blocks given to ``update``, in order, computed on a thread of its own: hashlib
+    releases the GIL on large blocks, so hashing the capture overlaps with parsing it."""
+
+    def __init__(self) -> None:
+        self._sha = hashlib.sha256()
+        # Bounded: reading the rest of a file after a stop must not pile it up in memory.
+        self._blocks: queue.Queue[bytes | None] = queue.Queue(maxsize=4)
+        self._thread = threading.Thread(target=self._run, name="icsaudit-sha256", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        get, update = self._blocks.get, self._sha.update
+        while (block := get()) is not None:
+            update(block)
+
+    def update(self, block: bytes) -> None:
+        self._blocks.put(block)
+
+    def stop(self) -> None:
+        """Let the thread end (idempotent); the digest covers what was given before."""
+        if self._thread.is_alive():
+            self._blocks.put(None)
+            self._thread.join()
+
+    def hexdigest(self) -> str:
+        self.stop()
+        return self._sha.hexdigest()
+
+
 class _Chunked:
     """A sliding window over a file: ``need(n)`` guarantees n bytes at ``pos`` or reports EOF.
 
-    Every byte read is hashed once, so the file's sha256 costs no second pass.
+    Every byte read is hashed once (in the background), so the file's sha256 costs no second pass.
     """
 
     __slots__ = ("handle", "hasher", "buf", "pos", "base", "eof")
 
     def __init__(self, handle: BinaryIO) -> None:
         self.handle = handle
-        self.hasher = hashlib.sha256()
+        self.hasher = _BackgroundSha256()
         self.buf = b""
         self.pos = 0
         self.base = 0  # file offset of buf[0]
@@ -178,6 +210,7 @@ def open_capture(path: str | os.PathLike[str]) -> tuple[ReadState, Iterator[Reco
                 hint="convert it with `editcap -F pcap` if it is another capture format",
             )
     except BaseException:
+        window.hasher.stop()
         handle.close()
         raise
     return state, records

@@ -6,6 +6,7 @@ import hashlib
 import json
 from collections import Counter
 from dataclasses import dataclass, field
+from hashlib import blake2b
 from typing import Any
 
 from icsaudit.evidence.merge import (
@@ -428,11 +429,18 @@ class Session:
         name = protocol or self.protocol
         # What add_event would check again was checked above: the event is appended here directly.
         groups[group] += 1
+        # event_index and digest_id inline (same numbering, same digest): events are per-PDU work.
+        file, frame = rec.file, rec.frame
+        if rec._event_at != (file, frame):
+            rec._event_at = (file, frame)
+            rec._event_seq.clear()
+        seq = rec._event_seq
+        index = seq[group]
+        seq[group] = index + 1
+        joined = f"{flow_id}\x1f{file}\x1f{frame}\x1f{kind}\x1f{function}\x1f{index}"
         rec.events.append(
             Event(
-                event_id=digest_id(
-                    flow_id, rec.file, rec.frame, kind, function, rec.event_index(flow_id, kind, function)
-                ),
+                event_id=blake2b(joined.encode("utf-8", "surrogateescape"), digest_size=16).hexdigest()[:16],
                 kind=kind,
                 category=category,
                 protocol=name,
@@ -442,9 +450,21 @@ class Session:
                 server_port=self.server_port,
                 flow_id=flow_id,
                 detail=detail or {},
-                ref=Ref(source=f"passive:{name}", file=rec.file, frame=rec.frame, ts=rec.ts),
+                ref=Ref(source=f"passive:{name}", file=file, frame=frame, ts=rec.ts),
             )
         )
+
+    def event_capped(self, kind: str, function: str = "") -> bool:
+        """True, counting the event as dropped, when event(kind, ..., function) would be dropped: lets a
+        dissector skip building the detail of an event nobody keeps (repeated writes)."""
+        rec = self.recorder
+        if (
+            len(rec.events) >= MAX_EVENTS
+            or rec._event_groups[(self.agg.flow_id, kind, function)] >= EVENTS_PER_KEY
+        ):
+            rec.events_dropped += 1
+            return True
+        return False
 
     def identity(
         self,

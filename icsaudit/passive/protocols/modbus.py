@@ -227,7 +227,12 @@ class ModbusDissector(Dissector):
                 end = off + 6 + length
                 if length < 2 or length > MAX_MBAP_LENGTH or end > size:
                     break
-                self._frame(data if end == size and not off else data[off:end], from_client)
+                code = data[off + 7]
+                if code < 5 and (from_client or self.service_seen):
+                    # Reads (codes 1-4, most traffic) only count a PDU: done here, without _frame.
+                    self.session.pdu(_KEYS[code], _CATEGORIES[code], request=from_client)
+                else:
+                    self._frame(data if end == size and not off else data[off:end], from_client)
                 off = end
             if off == size:
                 return
@@ -288,7 +293,7 @@ class ModbusDissector(Dissector):
             subfunction = (data[0] << 8) | data[1]
             if subfunction in DIAGNOSTIC_MODE_SUBFUNCTIONS:
                 category = "mode"
-                if request:
+                if request and not session.event_capped("mode", key):
                     session.event(
                         "mode",
                         "mode",
@@ -336,12 +341,14 @@ class ModbusDissector(Dissector):
         name, category = UMAS_FUNCTIONS.get(umas_code, ("unknown", "other"))
         session.pdu(key, category, protocol="umas", request=False)
         kind = UMAS_EVENT_KINDS.get(umas_code)
-        if kind is not None:
+        if kind is not None and not session.event_capped(kind, key):
             detail = {"unit_id": unit_id, "umas_code": umas_code, "operation": name, "session_key": data[0]}
             session.event(kind, category, key, detail, protocol="umas")
         return category
 
     def _write_event(self, code: int, key: str, unit_id: int, data: bytes) -> None:
+        if self.session.event_capped("write", key):
+            return  # not kept: its detail is not built
         detail: dict[str, Any] = {"unit_id": unit_id, "operation": FUNCTION_NAMES[code]}
         if code == 23 and len(data) >= 8:
             detail["address"] = (data[4] << 8) | data[5]
