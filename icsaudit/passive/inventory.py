@@ -32,7 +32,17 @@ SERVER_ROLES = {
 }
 ICS_PROTOCOLS = frozenset(SERVER_ROLES)
 MASTER_PROTOCOLS = frozenset({"dnp3", "iec104", "mms"})
-ROLE_LEVEL = {"plc": 1, "rtu": 1, "ied": 1, "hmi": 2, "ews": 2, "master": 2, "historian": 3, "server": 3, "it-host": 4}
+ROLE_LEVEL = {
+    "plc": 1,
+    "rtu": 1,
+    "ied": 1,
+    "hmi": 2,
+    "ews": 2,
+    "master": 2,
+    "historian": 3,
+    "server": 3,
+    "it-host": 4,
+}
 CONFIDENCE_RANK = {"high": 0, "medium": 1, "low": 2}
 IDENTITY_FIELDS = ("vendor", "model", "firmware", "serial", "device_type", "name")
 
@@ -67,8 +77,9 @@ def build_assets(evidence: Evidence, arp: dict[str, str] | None = None) -> list[
         found = assets.get(asset_id)
         if found is None:
             is_ip = _is_ip(asset_id)
-            found = assets[asset_id] = Asset(asset_id=asset_id, ip=asset_id if is_ip else "",
-                                             mac="" if is_ip else asset_id)
+            found = assets[asset_id] = Asset(
+                asset_id=asset_id, ip=asset_id if is_ip else "", mac="" if is_ip else asset_id
+            )
         return found
 
     macs_per_ip: dict[str, Counter] = defaultdict(Counter)
@@ -132,7 +143,9 @@ def build_assets(evidence: Evidence, arp: dict[str, str] | None = None) -> list[
                     if value not in a.hostnames:
                         a.hostnames.append(value)
                     if "hostnames" not in a.provenance:
-                        a.provenance["hostnames"] = FieldValue(value=value, ref=ident.ref, confidence=ident.confidence)
+                        a.provenance["hostnames"] = FieldValue(
+                            value=value, ref=ident.ref, confidence=ident.confidence
+                        )
                     continue
                 if getattr(a, field):
                     continue
@@ -142,22 +155,32 @@ def build_assets(evidence: Evidence, arp: dict[str, str] | None = None) -> list[
                 a.protocols.append(ident.protocol)
         if a.mac_vendor and "mac_vendor" not in a.provenance:
             a.provenance["mac_vendor"] = FieldValue(
-                value=a.mac_vendor, ref=Ref(source="oui:ieee"), confidence="medium")
+                value=a.mac_vendor, ref=Ref(source="oui:ieee"), confidence="medium"
+            )
 
     for a in assets.values():
         ip = a.asset_id
         protocols = set(a.protocols) | set(served.get(ip, {})) | client_protocols.get(ip, set())
         a.protocols = sorted(protocols)
-        a.role, a.role_reason = _infer_role(ip, served.get(ip, Counter()), client_ops.get(ip, Counter()),
-                                            client_protocols.get(ip, set()), len(polled_servers.get(ip, ())))
+        a.role, a.role_reason = _infer_role(
+            ip,
+            served.get(ip, Counter()),
+            client_ops.get(ip, Counter()),
+            client_protocols.get(ip, set()),
+            len(polled_servers.get(ip, ())),
+        )
         a.purdue_level = ROLE_LEVEL.get(a.role)
         if a.mac_vendor and "mac_vendor" not in a.provenance:
-            a.provenance["mac_vendor"] = FieldValue(value=a.mac_vendor, ref=Ref(source="oui:ieee"), confidence="medium")
+            a.provenance["mac_vendor"] = FieldValue(
+                value=a.mac_vendor, ref=Ref(source="oui:ieee"), confidence="medium"
+            )
         a.hostnames.sort()
     return [assets[k] for k in sorted(assets)]
 
 
-def _infer_role(ip: str, served: Counter, ops: Counter, client_protocols: set, polled: int) -> tuple[str, str]:
+def _infer_role(
+    ip: str, served: Counter, ops: Counter, client_protocols: set, polled: int
+) -> tuple[str, str]:
     ics_served = [p for p in served if p in ICS_PROTOCOLS]
     if ics_served:
         # The most specific field-device role among the protocols it serves.
