@@ -33,13 +33,18 @@ EXPECTED_CATEGORY = {
 
 
 def _wait_for_flows(root: Path, flows: list[Any]) -> set[tuple[str, str, str]]:
-    """Poll the journal until every flow's (source, target) appears; return the seen triples."""
-    wanted = {(f.source, f.target) for f in flows}
+    """Poll the journal until every flow's (source, target) appears, and with its expected category
+    where the kind fixes one; return the seen triples. Waiting on the pair alone is not enough: two
+    flows can share a pair (an HMI that polls and, under a fault, downloads to the same PLC)."""
+    wanted_pairs = {(f.source, f.target) for f in flows}
+    wanted_triples = {
+        (f.source, f.target, EXPECTED_CATEGORY[f.kind]) for f in flows if f.kind in EXPECTED_CATEGORY
+    }
     seen: set[tuple[str, str, str]] = set()
     deadline = time.monotonic() + JOURNAL_WAIT
     while time.monotonic() < deadline:
         seen = {(r["peer"], r["device"], r["category"]) for r in control.journal(root)}
-        if wanted <= {(peer, device) for peer, device, _ in seen}:
+        if wanted_pairs <= {(peer, device) for peer, device, _ in seen} and wanted_triples <= seen:
             break
         time.sleep(0.5)
     return seen
