@@ -4,6 +4,13 @@ One ``pdu()`` per APDU, else per NPDU (network-layer message), else per BVLC mes
 does: ``confirmed/<service>``, ``unconfirmed/<service>``, ``apdu/<type>``, ``nl/<message type>``,
 ``bvlc/0x<function>``. Device identities come from I-Am and from ReadProperty(-Multiple) acks of
 the device object; they are merged per (sender, device instance) as the corpus truth is.
+
+Segmented messages (confirmed requests and ComplexACKs with the SEG bit, ASHRAE 135 clause 5.2) count
+one PDU per segment, as tshark does (packet-bacapp.c ``dissect_bacapp`` adds one bacapp layer per
+frame, keyed by the service choice every segment repeats; SegmentACKs are ``apdu/4`` PDUs of their
+own). Their content is reassembled, as tshark's ``fragment_add_seq_check`` does (keyed by source,
+destination and invoke id; here also by PDU type and the BACnet addresses behind a router), and parsed
+once, in the frame of the segment that completes it, as tshark does: see ``_segment``.
 """
 
 from __future__ import annotations
@@ -17,6 +24,13 @@ from icsaudit.passive.protocols.base import Dissector
 PORTS = frozenset(range(47808, 47824))
 BVLC_TYPE = 0x81
 MAX_IDENTITIES = 4096  # merged device identities kept per analysis
+# Segment reassembly bounds (per flow): open messages, segments and bytes per message, seconds without a
+# new segment before a message is given up (a sender retries a segment a few times, T_seg/APDU_Timeout
+# of seconds each, then aborts).
+MAX_OPEN_MESSAGES = 8
+MAX_SEGMENTS = 128  # more than the 64 a max-segments-accepted code names; under the 8-bit wrap
+MAX_MESSAGE_BYTES = 1 << 17  # 64 segments of the largest B/IP APDU (1476) fit
+SEGMENT_TIMEOUT = 40.0
 
 BVLC_FUNCTIONS: dict[int, str] = {
     0x00: "result",
@@ -285,10 +299,44 @@ def parse_property_value(data: bytes, pos: int) -> tuple[str | int | float | Non
     return None, value_pos + length
 
 
+def npdu_addresses(data: bytes, pos: int) -> tuple[bytes, bytes]:
+    """(DNET+DLEN+DADR, SNET+SLEN+SADR) of the NPDU at ``pos`` (empty when absent): the BACnet
+    addresses behind a router, which the IP addresses of a routed message do not tell apart."""
+    control = data[pos + 1]
+    pos += 2
+    dest = source = b""
+    if control & 0x20:
+        end = pos + 3 + data[pos + 2]
+        dest, pos = bytes(data[pos:end]), end
+    if control & 0x08:
+        source = bytes(data[pos : pos + 3 + data[pos + 2]])
+    return dest, source
+
+
+class _Segmented:
+    """One segmented message being collected: segment data by position in the message."""
+
+    __slots__ = ("service", "parts", "next", "last", "size", "seen")
+
+    def __init__(self, service: int, ts: float) -> None:
+        self.service = service
+        self.parts: dict[int, bytes] = {}
+        self.next = 0  # position of the first segment not yet received
+        self.last: int | None = None  # position of the segment with more-follows = 0
+        self.size = 0
+        self.seen = ts  # time of the last segment
+
+
 class BacnetDissector(Dissector):
     name = "bacnet"
     udp_ports = PORTS
     sniff_priority = 60
+    # Segment reassembly state, created by the first segmented message of the flow (None until then:
+    # flows without segmentation pay nothing). key -> message being collected; key -> (time, first
+    # segment's hash) of a message completed or given up, so its retransmitted or remaining segments are
+    # recognised as such (bounded: 2 * MAX_OPEN_MESSAGES, oldest first out).
+    _open: dict[tuple, _Segmented] | None = None
+    _closed: dict[tuple, tuple[float, int | None]] | None = None
 
     @classmethod
     def sniff(cls, data: bytes, from_client: bool) -> bool:  # noqa: ARG003
@@ -335,6 +383,7 @@ class BacnetDissector(Dissector):
     # -- network layer -----------------------------------------------------------------------
     def _npdu(self, data: bytes, pos: int, origin: str | None) -> None:
         session = self.session
+        npdu = pos
         control = data[pos + 1]
         pos += 2
         try:
@@ -358,12 +407,12 @@ class BacnetDissector(Dissector):
             session.pdu("npdu", "other", request=False)
             return
         try:
-            self._apdu(data, pos, origin)
+            self._apdu(data, pos, origin, npdu)
         except (Malformed, IndexError):
             session.error("bacnet: malformed APDU")
 
     # -- application layer -------------------------------------------------------------------
-    def _apdu(self, data: bytes, pos: int, origin: str | None) -> None:
+    def _apdu(self, data: bytes, pos: int, origin: str | None, npdu: int) -> None:
         session = self.session
         apdu_type = data[pos] >> 4
         if apdu_type == 0:
@@ -374,9 +423,13 @@ class BacnetDissector(Dissector):
                 return
             service = data[pos + header - 1]
             category = CONFIRMED_CATEGORIES.get(service, "other")
-            session.pdu(f"confirmed/{service}", category, request=True)
-            if not segmented or data[pos + 3] == 0:  # a later segment does not start the service data
-                self._confirmed(service, category, data, pos + header)
+            session.pdu(f"confirmed/{service}", category, request=True)  # one per segment, as tshark
+            if not segmented:
+                self._confirmed(service, category, data, pos + 4)
+            else:
+                whole = self._segment(data, pos, 0, data[pos + 2], service, npdu, origin)
+                if whole is not None:
+                    self._confirmed(service, category, whole, 0)
         elif apdu_type == 1:
             if pos + 2 > len(data):
                 session.pdu("unconfirmed", "other", request=False)
@@ -389,10 +442,16 @@ class BacnetDissector(Dissector):
         elif apdu_type <= 7:
             session.pdu(f"apdu/{apdu_type}", "other", request=False, exception=apdu_type in (5, 6, 7))
             if apdu_type == 3:
-                segmented = data[pos] & 0x08
-                header = 5 if segmented else 3
-                if pos + header <= len(data) and (not segmented or data[pos + 2] == 0):
-                    self._complex_ack(data[pos + header - 1], data, pos + header, origin)
+                if not data[pos] & 0x08:
+                    if pos + 3 <= len(data):
+                        self._complex_ack(data[pos + 2], data, pos + 3, origin)
+                elif pos + 5 <= len(data):
+                    service = data[pos + 4]
+                    whole = self._segment(data, pos, 3, data[pos + 1], service, npdu, origin)
+                    if whole is not None:
+                        self._complex_ack(service, whole, 0, origin)
+            elif apdu_type == 7 and self._open and pos + 2 <= len(data):
+                self._abort(data[pos + 1])
         else:
             session.pdu("apdu", "other", request=False)
             session.error(f"bacnet: unknown APDU type {apdu_type}")
@@ -456,6 +515,112 @@ class BacnetDissector(Dissector):
                 number, context, length, value_pos, kind = read_tag(data, pos)
                 if kind == "data" and context and number == 4:
                     detail["priority"] = unsigned(data, value_pos, length)
+
+    # -- segmentation (ASHRAE 135 clause 5.2) -------------------------------------------------
+    def _segment(
+        self, data: bytes, pos: int, pdu_type: int, invoke: int, service: int, npdu: int, origin: str | None
+    ) -> bytes | None:
+        """Collect one segment of a confirmed request (``pdu_type`` 0) or ComplexACK (3) whose APDU
+        starts at ``pos``; the service data of the whole message once this segment completes it.
+
+        A segment's position follows from its 8-bit sequence number and the proposed window size: a
+        sender has at most a window of unacknowledged segments in flight, so a new segment lies within
+        a window after the first one missing, a retransmission within a window before it. Out-of-order
+        segments inside the window are kept; a segment beyond it means a whole window was not captured.
+        A message is dropped, counting a decode error, on such a gap, after SEGMENT_TIMEOUT without a
+        segment, past MAX_SEGMENTS or MAX_MESSAGE_BYTES, when a flow has more than MAX_OPEN_MESSAGES, or
+        still incomplete when the flow ends; nothing of a dropped message is parsed. Within
+        SEGMENT_TIMEOUT of a message's end (completed, dropped or aborted), its later segments and a
+        repeated first segment are retransmissions: ignored; another first segment starts a new one."""
+        session = self.session
+        ts = session.ts
+        head = pos + 2 if pdu_type == 3 else pos + 3  # sequence number, window size, service choice
+        seq, window, more = data[head], data[head + 1] & 0x7F or 1, data[pos] & 0x04
+        key = (pdu_type, session.src_ip, session.dst_ip, origin, npdu_addresses(data, npdu), invoke)
+        messages = self._open
+        if messages is None:
+            messages = self._open = {}
+        elif messages:
+            for stale in [k for k, m in messages.items() if ts - m.seen > SEGMENT_TIMEOUT]:
+                self._drop(stale, "bacnet: segmented message timed out (segment missing)")
+        message = messages.get(key)
+        if message is None:
+            closed = self._closed
+            ended = closed.get(key) if closed else None
+            if ended is not None:
+                if ts - ended[0] <= SEGMENT_TIMEOUT and (seq or hash(bytes(data[head + 3 :])) == ended[1]):
+                    closed[key] = (ts, ended[1])  # type: ignore[index]
+                    return None
+                del closed[key]  # type: ignore[union-attr]
+            if len(messages) >= MAX_OPEN_MESSAGES:
+                oldest = min(messages, key=lambda k: messages[k].seen)
+                self._drop(oldest, "bacnet: too many open segmented messages in a flow")
+            message = messages[key] = _Segmented(service, ts)
+        message.seen = ts
+        ahead = (seq - message.next) & 0xFF
+        if ahead >= window:
+            if ((message.next - 1 - seq) & 0xFF) < min(window, message.next):
+                return None  # a retransmission of a segment already received
+            self._drop(key, "bacnet: segmented message: segment missing")
+            return None
+        index = message.next + ahead
+        if service != message.service:
+            self._drop(key, "bacnet: segmented message: service choice differs between segments")
+            return None
+        last = message.last
+        if last is not None and (index > last or (not more and index != last)):
+            self._drop(key, "bacnet: segmented message: segment after the last one")
+            return None
+        parts = message.parts
+        if index in parts:
+            return None  # a retransmission (the first copy stands)
+        chunk = bytes(data[head + 3 :])
+        message.size += len(chunk)
+        if index >= MAX_SEGMENTS or message.size > MAX_MESSAGE_BYTES:
+            self._drop(
+                key, f"bacnet: segmented message over {MAX_SEGMENTS} segments or {MAX_MESSAGE_BYTES} bytes"
+            )
+            return None
+        parts[index] = chunk
+        if not more:
+            message.last = last = index
+        while message.next in parts:
+            message.next += 1
+        if last is None or message.next <= last:
+            return None
+        self._drop(key, None)
+        return b"".join(parts[i] for i in range(last + 1))
+
+    def _drop(self, key: tuple, reason: str | None) -> None:
+        """End the open message ``key``: completed or aborted (``reason`` None), else given up with
+        a decode error. Remembered a while, so its straggling segments are not taken for a new one."""
+        message = self._open.pop(key)  # type: ignore[union-attr]
+        closed = self._closed
+        if closed is None:
+            closed = self._closed = {}
+        else:
+            closed.pop(key, None)
+            if len(closed) >= 2 * MAX_OPEN_MESSAGES:
+                del closed[next(iter(closed))]
+        first = message.parts.get(0)
+        closed[key] = (self.session.ts, None if first is None else hash(first))
+        if reason:
+            self.session.error(reason)
+
+    def _abort(self, invoke: int) -> None:
+        """An Abort-PDU ends the transaction ``invoke`` between this packet's endpoints: its open
+        segmented message, in either direction, is over (not a decode error)."""
+        session = self.session
+        ends = {session.src_ip, session.dst_ip}
+        for key in [k for k in self._open if k[5] == invoke and {k[1], k[2]} == ends]:  # type: ignore[union-attr]
+            self._drop(key, None)
+
+    def on_close(self) -> None:
+        messages = self._open
+        if messages:
+            for _ in range(len(messages)):
+                self.session.error("bacnet: segmented message incomplete when the flow ended")
+            messages.clear()
 
     # -- identities --------------------------------------------------------------------------
     def _i_am(self, data: bytes, pos: int, origin: str | None) -> None:
