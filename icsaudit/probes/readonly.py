@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 from icsaudit.errors import SafetyRefusal
 from icsaudit.passive.protocols import bacnet as bacnet_tables
+from icsaudit.passive.protocols import ber
 from icsaudit.passive.protocols import dnp3 as dnp3_tables
 from icsaudit.passive.protocols import enip_cip as enip_tables
 from icsaudit.passive.protocols import iec104 as iec104_tables
@@ -56,6 +57,11 @@ OPCUA_OPEN_SECURE_CHANNEL = 446
 OPCUA_GET_ENDPOINTS = 428
 OPCUA_CLOSE_SECURE_CHANNEL = 452
 SNMP_ALLOWED_PDUS = {0xA0: "get-request", 0xA1: "get-next-request"}
+# SNMPv3: only the engine discovery (RFC 3414 section 4): a GetRequest with msgFlags reportable and
+# noAuthNoPriv, the USM security model, empty engine id, user and keys, and no varbinds.
+SNMPV3_DISCOVERY_FLAGS = 0x04
+SNMPV3_USM = 3
+SNMPV3_MIN_MAX_SIZE = 484  # msgMaxSize (RFC 3412): 484..2^31-1
 HTTP_HEAD = b"HEAD / HTTP/1.0\r\n\r\n"  # the only bytes a banner probe may send
 
 
@@ -370,8 +376,10 @@ def check_snmp(data: bytes) -> str:
         if tag != 0x30 or end != len(data):
             raise ValueError
         tag, version, pos = _ber(data, body)
+        if tag == 0x02 and version == b"\x03":
+            return _check_snmpv3(data, pos)
         if tag != 0x02 or len(version) != 1 or version[0] not in (0, 1):
-            raise _deny("snmp", "only SNMP v1/v2c messages are sent")
+            raise _deny("snmp", "only SNMP v1/v2c messages and the SNMPv3 engine discovery are sent")
         tag, _community, pos = _ber(data, pos)
         if tag != 0x04:
             raise ValueError
@@ -382,6 +390,75 @@ def check_snmp(data: bytes) -> str:
         return f"SNMP {SNMP_ALLOWED_PDUS[pdu_tag]}"
     name, category, _ = snmp_tables.PDUS.get(pdu_tag, (f"PDU 0x{pdu_tag:02x}", "other", True))
     raise _deny("snmp", f"{name} ({category}) is not allowed (only get and get-next)")
+
+
+def _check_snmpv3(data: bytes, pos: int) -> str:
+    """The rest of a v3 message after msgVersion: allowed only as the engine discovery."""
+    try:
+        header, params, scoped = _v3_fields(data, pos, len(data), (0x30, 0x04, None))
+        msg_id, max_size, flags, model = _v3_fields(data, *header[1:], (0x02, 0x02, 0x04, 0x02))
+        (usm,) = _v3_fields(data, *params[1:], (0x30,))
+        usm_fields = _v3_fields(data, *usm[1:], (0x04, 0x02, 0x02, 0x04, 0x04, 0x04))
+        if scoped[0] == 0x04:
+            raise _deny(
+                "snmp", "SNMPv3 encrypted scoped PDU (privacy) is not sent: only the engine discovery"
+            )
+        if scoped[0] != 0x30:
+            raise ber.BerError("msgData is neither a scoped PDU nor an encrypted one")
+        context_engine, context_name, pdu = _v3_fields(data, *scoped[1:], (0x04, 0x04, None))
+    except (ber.BerError, IndexError):
+        raise _deny("snmp", "malformed SNMPv3 message") from None
+    if pdu[0] != 0xA0:
+        name, category, _ = snmp_tables.PDUS.get(pdu[0], (f"PDU 0x{pdu[0]:02x}", "other", True))
+        raise _deny(
+            "snmp", f"SNMPv3 {name} ({category}) is not allowed (only the engine discovery get-request)"
+        )
+    value = data[flags[1] : flags[2]]
+    if value != bytes((SNMPV3_DISCOVERY_FLAGS,)):
+        raise _deny(
+            "snmp",
+            f"SNMPv3 msgFlags {value.hex() or 'empty'} are not the discovery's reportable noAuthNoPriv (04)",
+        )
+    if _v3_int(data, model) != SNMPV3_USM:
+        raise _deny("snmp", "SNMPv3 security model is not USM")
+    if not 0 <= _v3_int(data, msg_id) <= 0x7FFFFFFF or not (
+        SNMPV3_MIN_MAX_SIZE <= _v3_int(data, max_size) <= 0x7FFFFFFF
+    ):
+        raise _deny("snmp", "SNMPv3 msgID or msgMaxSize out of range")
+    engine_id, boots, engine_time, user, auth, priv = usm_fields
+    if any(e[1] != e[2] for e in (engine_id, user, auth, priv, context_engine, context_name)):
+        raise _deny("snmp", "SNMPv3 discovery carries no engine id, user name, keys or context")
+    if _v3_int(data, boots) or _v3_int(data, engine_time):
+        raise _deny("snmp", "SNMPv3 discovery carries engine boots and time 0")
+    try:
+        _request_id, status, index, binds = _v3_fields(data, *pdu[1:], (0x02, 0x02, 0x02, 0x30))
+    except (ber.BerError, IndexError):
+        raise _deny("snmp", "malformed SNMPv3 get-request") from None
+    if _v3_int(data, status) or _v3_int(data, index) or binds[1] != binds[2]:
+        raise _deny("snmp", "SNMPv3 discovery get-request has error fields 0 and no varbinds")
+    return "SNMP get-request (SNMPv3 engine discovery: noAuthNoPriv, empty user, no varbinds)"
+
+
+def _v3_fields(data: bytes, start: int, end: int, tags: tuple[int | None, ...]) -> list[tuple[int, int, int]]:
+    """(identifier octet, value start, value end) of exactly len(tags) elements filling [start, end),
+    each with its identifier octet (None: any); an INTEGER has 1 to 5 octets."""
+    out: list[tuple[int, int, int]] = []
+    off = start
+    for tag in tags:
+        if off >= end or (tag is not None and data[off] != tag):
+            raise ber.BerError("unexpected element")
+        _bits, _number, vstart, vend = ber.read_tlv(data, off, end)
+        if data[off] == 0x02 and not 1 <= vend - vstart <= 5:
+            raise ber.BerError("bad INTEGER")
+        out.append((data[off], vstart, vend))
+        off = vend
+    if off != end:
+        raise ber.BerError("trailing data")
+    return out
+
+
+def _v3_int(data: bytes, element: tuple[int, int, int]) -> int:
+    return ber.to_int(data, element[1], element[2])
 
 
 def _ber(data: bytes, pos: int) -> tuple[int, int | bytes, int]:

@@ -92,8 +92,6 @@ def _skip_reason(spec: PortSpec, target: ProbeTarget) -> str:
         return "no declared DNP3 outstation address (addresses are never swept)"
     if spec.probe == "modbus" and not target.unit_ids:
         return "no Modbus unit id"
-    if spec.probe == "snmp" and target.snmp_community is None:
-        return "no SNMP credentials file (--snmp-credentials)"
     return ""
 
 

@@ -325,10 +325,161 @@ def test_snmp_set_bulk_trap_and_v3_refused() -> None:
         (0xA7, "snmpV2-trap"),
     ):
         assert name in denied("snmp", get[:pdu_at] + bytes((tag,)) + get[pdu_at + 1 :])
-    v3 = get.replace(b"\x02\x01\x01", b"\x02\x01\x03", 1)
-    assert "v1/v2c" in denied("snmp", v3)
+    v3 = get.replace(b"\x02\x01\x01", b"\x02\x01\x03", 1)  # a v2c body under version 3
+    assert "malformed SNMPv3" in denied("snmp", v3)
+    assert "v1/v2c" in denied("snmp", get.replace(b"\x02\x01\x01", b"\x02\x01\x02", 1))
     assert check_request("snmp", get) == "SNMP get-request"
     assert check_request("snmp", get[:pdu_at] + b"\xa1" + get[pdu_at + 1 :]) == "SNMP get-next-request"
+
+
+def v3_message(
+    *,
+    msg_id: int = 7,
+    max_size: int = 65507,
+    flags: bytes = b"\x04",
+    model: int = 3,
+    engine: bytes = b"",
+    boots: int = 0,
+    engine_time: int = 0,
+    user: bytes = b"",
+    auth: bytes = b"",
+    priv: bytes = b"",
+    context_engine: bytes = b"",
+    context: bytes = b"",
+    pdu_tag: int = 0xA0,
+    error: int = 0,
+    binds: bytes = b"",
+    header_extra: bytes = b"",
+    usm_extra: bytes = b"",
+    encrypted: bytes | None = None,
+    header: bytes | None = None,
+    scoped: bytes | None = None,
+) -> bytes:
+    """An SNMPv3 message built field by field (the discovery when every default is kept); ``header``
+    and ``scoped`` replace the content of msgGlobalData and of the scoped PDU."""
+    tlv, num = snmp._tlv, snmp._int
+    if header is None:
+        header = num(msg_id) + num(max_size) + tlv(0x04, flags) + num(model) + header_extra
+    usm = tlv(
+        0x30, tlv(4, engine) + num(boots) + num(engine_time) + tlv(4, user) + tlv(4, auth) + tlv(4, priv)
+    )
+    if scoped is None:
+        pdu = tlv(pdu_tag, num(0x55) + num(error) + num(0) + tlv(0x30, binds))
+        scoped = tlv(4, context_engine) + tlv(4, context) + pdu
+    data = tlv(0x30, scoped) if encrypted is None else tlv(4, encrypted)
+    return tlv(0x30, num(3) + tlv(0x30, header) + tlv(0x04, usm + usm_extra) + data)
+
+
+def sys_name_bind(value: bytes) -> bytes:
+    return snmp._tlv(0x30, snmp.encode_oid("1.3.6.1.2.1.1.5.0") + snmp._tlv(0x04, value))
+
+
+def test_snmpv3_engine_discovery_is_the_one_v3_request_allowed() -> None:
+    assert check_request("snmp", v3_message()).startswith("SNMP get-request (SNMPv3 engine discovery")
+    assert check_request("snmp", snmp.discovery_request()) == check_request("snmp", v3_message())
+    nmap_snmp_info = bytes.fromhex(  # snmp-info.nse / nmap-service-probes SNMPv3GetRequest
+        "303a020103300f02024a69020300ffe30401040201030410300e0400020100020100040004000400"
+        "301204000400a00c020237f00201000201003000"
+    )
+    assert "engine discovery" in check_request("snmp", nmap_snmp_info)
+    assert len(snmp.discovery_request()) == len(nmap_snmp_info)
+
+
+@pytest.mark.parametrize(
+    ("tag", "words"),
+    [
+        (0xA3, "SNMPv3 set-request (write)"),
+        (0xA1, "SNMPv3 get-next-request"),
+        (0xA5, "SNMPv3 get-bulk-request"),
+        (0xA6, "SNMPv3 inform-request"),
+        (0xA7, "SNMPv3 snmpV2-trap"),
+        (0xA4, "SNMPv3 trap"),
+        (0xA2, "SNMPv3 get-response"),
+        (0xA8, "SNMPv3 report"),
+        (0xAF, "PDU 0xaf"),
+    ],
+)
+def test_snmpv3_scoped_pdus_other_than_the_discovery_get_refused(tag: int, words: str) -> None:
+    assert words in denied("snmp", v3_message(pdu_tag=tag))
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        v3_message(pdu_tag=0xA3, binds=sys_name_bind(b"pwned")),  # a real Set of sysName
+        v3_message(pdu_tag=0xA3, binds=sys_name_bind(b"x"), flags=b"\x07", user=b"admin", engine=b"\x80" * 5),
+        v3_message(pdu_tag=0xA3, flags=b"\x00"),
+        v3_message(pdu_tag=0xA3, context=b"bridge1"),
+    ],
+)
+def test_snmpv3_set_refused_whatever_its_security(message: bytes) -> None:
+    assert "set-request (write)" in denied("snmp", message)
+
+
+@pytest.mark.parametrize(
+    ("message", "words"),
+    [
+        (v3_message(flags=b"\x05"), "msgFlags 05"),  # authNoPriv
+        (v3_message(flags=b"\x07"), "msgFlags 07"),  # authPriv
+        (v3_message(flags=b"\x00"), "msgFlags 00"),  # not reportable
+        (v3_message(flags=b""), "msgFlags empty"),
+        (v3_message(flags=b"\x04\x00"), "msgFlags 0400"),
+        (v3_message(model=1), "not USM"),
+        (v3_message(model=4), "not USM"),
+        (v3_message(max_size=100), "msgMaxSize"),
+        (v3_message(msg_id=-1), "msgID"),
+        (v3_message(user=b"admin"), "no engine id, user name"),
+        (v3_message(engine=b"\x80\x00\x0e\xf9\x03\x00\x00\x54\x00\x0a\x0b"), "no engine id"),
+        (v3_message(auth=bytes(12)), "keys"),
+        (v3_message(priv=bytes(8)), "keys"),
+        (v3_message(context=b"bridge1"), "context"),
+        (v3_message(context_engine=b"\x80\x00\x0e\xf9\x05\x01"), "context"),
+        (v3_message(boots=1), "boots and time 0"),
+        (v3_message(engine_time=100), "boots and time 0"),
+        (v3_message(binds=sys_name_bind(b"")), "no varbinds"),
+        (v3_message(error=1), "error fields 0"),
+        (v3_message(encrypted=bytes(40)), "encrypted scoped PDU"),
+    ],
+)
+def test_snmpv3_anything_but_the_discovery_refused(message: bytes, words: str) -> None:
+    assert words in denied("snmp", message)
+
+
+def mutated(message: bytes, old: bytes, new: bytes) -> bytes:
+    assert message.count(old) == 1, (message.hex(), old.hex())
+    return message.replace(old, new)
+
+
+DISCOVERY = v3_message()
+PDU_BODY = snmp._int(0x55) + snmp._int(0) + snmp._int(0) + b"\x30\x00"
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        v3_message(header_extra=snmp._int(1)),  # a fifth msgGlobalData element
+        v3_message(usm_extra=b"\x00"),  # bytes after the USM SEQUENCE inside its OCTET STRING
+        bytes.fromhex("3003020103"),  # version only
+        bytes.fromhex("3005020103") + b"\x30\x00",  # the outer length leaves the header out
+        mutated(DISCOVERY, b"\x30\x11\x04\x00\x04\x00", b"\x31\x11\x04\x00\x04\x00"),  # SET, not SEQUENCE
+        mutated(DISCOVERY, b"\x04\x10\x30\x0e", b"\x04\x10\x30\x0f"),  # USM overruns its OCTET STRING
+        mutated(DISCOVERY, b"\x02\x01\x55", b"\x02\x01\x55\x02\x01\x00"),  # length no longer matches
+        DISCOVERY[:-2] + b"\x30\x80",  # indefinite length varbinds
+        v3_message(header=snmp._int(7) + snmp._int(65507) + b"\x04\x01\x04" + b"\x02\x00"),  # empty INTEGER
+        v3_message(
+            header=snmp._int(7) + snmp._int(65507) + b"\x04\x01\x04" + snmp._int(1 << 40)
+        ),  # huge INTEGER
+        v3_message(
+            scoped=b"\x04\x00\x04\x00\xbf\x20" + bytes((len(PDU_BODY),)) + PDU_BODY
+        ),  # high tag number
+        v3_message(scoped=b"\x04\x00\x04\x00"),  # no PDU
+        v3_message(scoped=b"\x04\x00\x04\x00\xa0" + bytes((len(PDU_BODY),)) + PDU_BODY + b"\x05\x00"),
+        v3_message(scoped=b"\x04\x00\x04\x00\xa0\x03\x02\x01\x55"),  # get-request without its fields
+    ],
+)
+def test_malformed_snmpv3_refused(message: bytes) -> None:
+    words = denied("snmp", message)
+    assert "malformed" in words or "is not allowed" in words, words
 
 
 # ---------------------------------------------------------------------------------------------- banners
