@@ -96,7 +96,8 @@ def probe(
     Every byte passes the guard: only allowlisted targets (zones that allow probing, or --target),
     never CSL 1-2 or safety zones or the do-not-probe list; one connection per target, a global
     packet-rate cap, timeouts of at least 2 s, no retries after an error; each request is parsed
-    and refused unless it is a recognized read-only identity request.
+    and refused unless it is a recognized read-only identity request. With --site, only inside the
+    site's probe_windows (required when its profile sets windows_required).
 
     \b
     Example:
@@ -134,6 +135,8 @@ def probe(
     )
     if dry_run:
         prep = prepare(req, dry_run=True)
+        if prep.window_refusal is not None:
+            click.echo(f"refused: a real run now: {prep.window_refusal.message}", err=True)
         for line in _refusal_lines(prep.refused):
             click.echo(f"refused: {line}", err=True)
         if not prep.hosts:
@@ -155,7 +158,10 @@ def probe(
             )
         for note in prep.notes + notes:
             click.echo(f"note: {note}", err=True)
-        click.echo(f"{len(lines)} requests to {len(prep.hosts)} hosts planned; nothing sent", err=True)
+        verdict = "; a real run now would be refused (see above)" if prep.window_refusal is not None else ""
+        click.echo(
+            f"{len(lines)} requests to {len(prep.hosts)} hosts planned; nothing sent{verdict}", err=True
+        )
         prep.log.close()
         return
 

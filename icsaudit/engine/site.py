@@ -187,6 +187,9 @@ class SiteModel:
             probe = probe and zone.probe_allowed  # the site can only make it stricter
         if not self.profile.probe_policy.get("allowed", False) or safety or (csl is not None and csl <= 2):
             probe = False
+        min_csl = self.profile.probe_policy.get("min_csl")
+        if min_csl is not None and csl is not None and csl < min_csl:
+            probe = False  # the profile's probe_policy.min_csl: never probed below it
         return Zone(
             id=zone.id,
             name=zone.name or (template.name if template else zone.id),

@@ -159,6 +159,9 @@ def zone_rule(zone: Any, profile: Any) -> str:
         return f"CSL {zone.csl} (probes are never sent to CSL 1-2 zones)"
     if profile is not None and not profile.probe_policy.get("allowed", False):
         return f"profile {profile.id} does not allow probes"
+    min_csl = profile.probe_policy.get("min_csl") if profile is not None else None
+    if min_csl is not None and zone.csl is not None and zone.csl < min_csl:
+        return f"CSL {zone.csl} (profile {profile.id} allows probes only from CSL {min_csl}: min_csl)"
     return "probe_allowed is false for this zone"
 
 

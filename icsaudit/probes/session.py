@@ -62,26 +62,27 @@ class Prepared:
     make: Callable
     rate: float
     notes: list[str]
+    # dry run only: why a real run now would be refused (probe windows); a real run raises it instead
+    window_refusal: SafetyRefusal | None = None
 
 
 def prepare(req: ProbeRequest, dry_run: bool = False) -> Prepared:
     """Build the guard and the target list; raise SafetyRefusal when nothing may be probed."""
-    from icsaudit.probes.guard import DEFAULT_RATE, Guard, TargetPolicy, Transcript, in_probe_window
+    from icsaudit.probes.guard import DEFAULT_RATE, Guard, TargetPolicy, Transcript
     from icsaudit.probes.registry import DEFAULT_PORTS, parse_ports
     from icsaudit.probes.run import declared_from_site, host_specs, make_target
 
     notes: list[str] = []
     model = req.site_model
     max_pps = None
+    window_refusal = None
     if model is not None:
         policy = TargetPolicy.from_site(model, req.targets)
         max_pps = model.profile.probe_policy.get("max_pps")
-        windows = model.site.probe_windows
-        if req.check_window and not dry_run and not in_probe_window(windows, req.now or dt.datetime.now()):
-            raise SafetyRefusal(
-                f"now is outside the site's probe windows ({', '.join(windows)})",
-                hint="probe inside a window, or review the plan with --dry-run",
-            )
+        if req.check_window:
+            window_refusal = _window_refusal(model, req.now or dt.datetime.now())
+            if window_refusal is not None and not dry_run:
+                raise window_refusal
     else:
         policy = TargetPolicy.from_targets(req.targets or "")
     rate = req.rate if req.rate is not None else DEFAULT_RATE
@@ -106,8 +107,44 @@ def prepare(req: ProbeRequest, dry_run: bool = False) -> Prepared:
 
     declared_hosts = {ip for ip in hosts if ip in declared and declared[ip].services}
     return Prepared(
-        guard, policy, log, list(hosts), refused, list(specs), per_host, declared_hosts, make, rate, notes
+        guard,
+        policy,
+        log,
+        list(hosts),
+        refused,
+        list(specs),
+        per_host,
+        declared_hosts,
+        make,
+        rate,
+        notes,
+        window_refusal,
     )
+
+
+def _window_refusal(model: Any, now: dt.datetime) -> SafetyRefusal | None:
+    """Why probing ``now`` is refused by the site's probe windows, or by its profile's
+    ``probe_policy.windows_required`` (the site must then declare a window and ``now`` be inside it)."""
+    from icsaudit.probes.guard import in_probe_window
+
+    windows = model.site.probe_windows
+    profile = model.profile
+    required = bool(profile.probe_policy.get("windows_required", False))
+    site_file = model.path or "the site file"
+    if required and not windows:
+        return SafetyRefusal(
+            f"profile {profile.id} requires probe windows (windows_required: true) and the site declares "
+            f"none: add e.g. 'probe_windows: [\"Sat 02:00-04:00\"]' to {site_file}",
+            hint="probe only inside an agreed window; review the plan with --dry-run",
+        )
+    if not in_probe_window(windows, now):
+        because = f", as profile {profile.id} requires (windows_required: true)" if required else ""
+        return SafetyRefusal(
+            f"now ({now:%a %H:%M}) is outside the site's probe windows ({', '.join(windows)}){because}",
+            hint=f"probe inside a window, or add one to probe_windows in {site_file}; "
+            "review the plan with --dry-run",
+        )
+    return None
 
 
 def probe(
