@@ -239,18 +239,25 @@ def _iter_pcap(
     frame = 0
     nbytes = 0
     first = last = None
+    # The window's buffer and position are kept in locals (window.pos is written back only where the
+    # window is asked for more or reports a place): attribute traffic per record is measurable here.
+    buf, pos = window.buf, window.pos
+    size = len(buf)
     try:
         while True:
-            buf, pos = window.buf, window.pos
-            if len(buf) - pos < 16 and not window.need(16):
-                if window.left:
-                    state.problem(
-                        f"truncated record header at byte {window.offset} after frame {frame}", stops=True
-                    )
-                break
-            buf, pos = window.buf, window.pos
+            if size - pos < 16:
+                window.pos = pos
+                if not window.need(16):
+                    if window.left:
+                        state.problem(
+                            f"truncated record header at byte {window.offset} after frame {frame}", stops=True
+                        )
+                    break
+                buf, pos = window.buf, window.pos
+                size = len(buf)
             sec, frac, caplen, origlen = unpack(buf, pos)
             if caplen > max_record:
+                window.pos = pos
                 state.problem(
                     f"corrupt record at byte {window.offset} (frame {frame + 1}): captured length {caplen} "
                     f"exceeds {max_record}; stopped reading there",
@@ -258,7 +265,8 @@ def _iter_pcap(
                 )
                 break
             end = pos + 16 + caplen
-            if end > len(buf):
+            if end > size:
+                window.pos = pos
                 if not window.need(16 + caplen):
                     state.problem(
                         f"truncated packet at byte {window.offset} (frame {frame + 1}): "
@@ -267,9 +275,10 @@ def _iter_pcap(
                     )
                     break
                 buf, pos = window.buf, window.pos
+                size = len(buf)
                 end = pos + 16 + caplen
             data = buf[pos + 16 : end]
-            window.pos = end
+            pos = end
             frame += 1
             nbytes += caplen
             ts = sec + frac / ticks
@@ -280,10 +289,12 @@ def _iter_pcap(
             elif ts < first:
                 first = ts
             if not frame % STATE_SYNC_EVERY:
+                window.pos = pos
                 state.packets, state.bytes, state.bytes_read = frame, nbytes, window.offset
                 state.first_ts, state.last_ts = first, last
             yield frame, ts, linktype, data, origlen
     finally:
+        window.pos = pos
         state.packets, state.bytes = frame, nbytes
         state.first_ts, state.last_ts = first, last
         window.finish(state)

@@ -423,19 +423,21 @@ class Session:
         flow_id = self.agg.flow_id
         group = (flow_id, kind, function)
         groups = rec._event_groups
-        if len(rec.events) >= MAX_EVENTS or groups[group] >= EVENTS_PER_KEY:
+        kept = groups.get(group, 0)  # .get: a Counter's missing key costs a Python-level __missing__
+        if kept >= EVENTS_PER_KEY or len(rec.events) >= MAX_EVENTS:
             rec.events_dropped += 1  # decided before building the event: repeated writes cost nothing
             return
         name = protocol or self.protocol
         # What add_event would check again was checked above: the event is appended here directly.
-        groups[group] += 1
+        groups[group] = kept + 1
         # event_index and digest_id inline (same numbering, same digest): events are per-PDU work.
         file, frame = rec.file, rec.frame
-        if rec._event_at != (file, frame):
+        at = rec._event_at
+        if at[1] != frame or at[0] != file:
             rec._event_at = (file, frame)
             rec._event_seq.clear()
         seq = rec._event_seq
-        index = seq[group]
+        index = seq.get(group, 0)
         seq[group] = index + 1
         joined = f"{flow_id}\x1f{file}\x1f{frame}\x1f{kind}\x1f{function}\x1f{index}"
         rec.events.append(
@@ -460,7 +462,7 @@ class Session:
         rec = self.recorder
         if (
             len(rec.events) >= MAX_EVENTS
-            or rec._event_groups[(self.agg.flow_id, kind, function)] >= EVENTS_PER_KEY
+            or rec._event_groups.get((self.agg.flow_id, kind, function), 0) >= EVENTS_PER_KEY
         ):
             rec.events_dropped += 1
             return True
