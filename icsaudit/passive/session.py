@@ -66,11 +66,49 @@ class FlowAgg:
     first_seen: float = 0.0
     last_seen: float = 0.0
     # Plain dicts, not Counters: counting into a Counter costs about 3x a dict.get on the PDU hot path.
-    ops: dict[str, int] = field(default_factory=dict)
-    functions: dict[str, int] = field(default_factory=dict)
-    exceptions: int = 0
+    # Read them through ops/functions/exceptions, which first apply the tally.
+    ops_counts: dict[str, int] = field(default_factory=dict)
+    function_counts: dict[str, int] = field(default_factory=dict)
+    exception_count: int = 0
     first_ref: Ref | None = None
     flow_id: str = ""
+    # PDUs counted by Session.pdu and not yet applied: (protocol accumulator, function, operation
+    # category or None when not a request, exception) -> count. One dict update per PDU instead of four
+    # (protocol functions and PDUs, flow functions, operations, exceptions); applied when read.
+    tally: dict[tuple, int] = field(default_factory=dict)
+
+    def flush(self) -> None:
+        """Apply the tally to the flow's counts and to the protocol accumulators."""
+        tally = self.tally
+        if not tally:
+            return
+        functions, ops = self.function_counts, self.ops_counts
+        for (acc, function, op, exception), n in tally.items():
+            acc.pdu_count += n
+            if function:
+                counts = acc.function_counts
+                counts[function] = counts.get(function, 0) + n
+                functions[function] = functions.get(function, 0) + n
+            if op is not None:
+                ops[op] = ops.get(op, 0) + n
+            if exception:
+                self.exception_count += n
+        tally.clear()
+
+    @property
+    def ops(self) -> dict[str, int]:
+        self.flush()
+        return self.ops_counts
+
+    @property
+    def functions(self) -> dict[str, int]:
+        self.flush()
+        return self.function_counts
+
+    @property
+    def exceptions(self) -> int:
+        self.flush()
+        return self.exception_count
 
     def to_flow(self) -> Flow:
         return Flow(
@@ -99,22 +137,39 @@ class _ProtoAcc:
         "frames",
         "last_frame",
         "last_file",
-        "pdus",
-        "functions",
+        "pdu_count",
+        "function_counts",
         "conversations",
         "identities",
         "conv_overflow",
+        "tallied",
     )
 
-    def __init__(self) -> None:
+    def __init__(self, tallied: dict[int, FlowAgg] | None = None) -> None:
         self.frames = 0
         self.last_frame = -1  # (last_file, last_frame): frame numbers restart in each file
         self.last_file = ""
-        self.pdus = 0
-        self.functions: dict[str, int] = {}  # a plain dict: cheaper to count into than a Counter
+        self.pdu_count = 0
+        self.function_counts: dict[str, int] = {}  # a plain dict: cheaper to count into than a Counter
         self.conversations: set[tuple[str, str, int, str]] = set()
         self.identities: dict[str, dict] = {}
         self.conv_overflow = 0
+        # The recorder's flows whose tallies hold PDUs of this protocol: applied before a read.
+        self.tallied = tallied if tallied is not None else {}
+
+    def _apply_tallies(self) -> None:
+        for agg in self.tallied.values():
+            agg.flush()
+
+    @property
+    def pdus(self) -> int:
+        self._apply_tallies()
+        return self.pdu_count
+
+    @property
+    def functions(self) -> dict[str, int]:
+        self._apply_tallies()
+        return self.function_counts
 
 
 class Recorder:
@@ -122,6 +177,8 @@ class Recorder:
 
     def __init__(self) -> None:
         self.flows: dict[tuple, FlowAgg] = {}
+        # Every flow aggregate a session counts into (by id; layer-2 ones may never join flows).
+        self.tallied: dict[int, FlowAgg] = {}
         self.protocols: dict[str, _ProtoAcc] = {}
         self.events: list[Event] = []
         self._event_groups: Counter = Counter()
@@ -174,7 +231,7 @@ class Recorder:
     def proto(self, name: str) -> _ProtoAcc:
         acc = self.protocols.get(name)
         if acc is None:
-            acc = self.protocols[name] = _ProtoAcc()
+            acc = self.protocols[name] = _ProtoAcc(self.tallied)
         return acc
 
     def ref(self, source: str) -> Ref:
@@ -227,13 +284,15 @@ class Recorder:
         self.events.append(event)
 
     def protocol_stats(self) -> dict[str, ProtocolStats]:
+        for agg in self.tallied.values():
+            agg.flush()
         out: dict[str, ProtocolStats] = {}
         for name in sorted(self.protocols):
             acc = self.protocols[name]
             out[name] = ProtocolStats(
                 frames=acc.frames,
-                pdus=acc.pdus,
-                functions=dict(sorted(acc.functions.items())),
+                pdus=acc.pdu_count,  # the tallies were applied above
+                functions=dict(sorted(acc.function_counts.items())),
                 conversations=sorted(acc.conversations),
                 identities=[acc.identities[k] for k in sorted(acc.identities)],
             )
@@ -261,6 +320,7 @@ class Session:
         "_acc_server",
         "_service_ids",
         "_acc_other",
+        "_tally",
     )
 
     def __init__(
@@ -296,6 +356,8 @@ class Session:
         # modbus): (protocol, from_client) -> accumulator, its conversation registered.
         self._acc_other: dict[tuple[str, bool], _ProtoAcc] = {}
         self._service_ids: dict[str, str] = {}  # protocol -> service id (a digest, computed once)
+        self._tally = agg.tally
+        recorder.tallied[id(agg)] = agg  # protocol_stats applies every flow's tally first
 
     # -- current packet ----------------------------------------------------------------------
     @property
@@ -372,18 +434,11 @@ class Session:
             acc.last_frame = frame
             acc.last_file = rec.file
             acc.frames += 1
-        acc.pdus += 1
-        agg = self.agg
-        if function:
-            counts = acc.functions
-            counts[function] = counts.get(function, 0) + 1
-            counts = agg.functions
-            counts[function] = counts.get(function, 0) + 1
-        if from_client if request is None else request:
-            counts = agg.ops
-            counts[category] = counts.get(category, 0) + 1
-        if exception:
-            agg.exceptions += 1
+        # Counted into the flow's tally (see FlowAgg.tally): requests (default: sent by the client)
+        # count in the flow's operation categories.
+        key = (acc, function, category if (from_client if request is None else request) else None, exception)
+        tally = self._tally
+        tally[key] = tally.get(key, 0) + 1
 
     def frame_only(self, protocol: str | None = None) -> None:
         """Count the current frame and conversation for ``protocol`` without a PDU (traffic a tshark
