@@ -1,15 +1,16 @@
-"""Every check loads, validates, fails on its fail fixtures and passes on its pass fixtures."""
+"""Every check loads, validates, fails on its fail fixtures, passes on its pass fixtures and is
+not-assessed on its not-assessed fixtures."""
 
 from __future__ import annotations
 
 import pytest
 
 from icsaudit.engine.checks import AREAS, load_check, load_checks
-from icsaudit.engine.fixtures import run_fixture
+from icsaudit.engine.fixtures import FIXTURE_KINDS, run_fixture
 from icsaudit.errors import InputError
 
 CHECKS = load_checks()
-CASES = [(c, p, kind) for c in CHECKS for kind in ("fail", "pass") for p in c.fixture_paths(kind)]
+CASES = [(c, p, kind) for c in CHECKS for kind in FIXTURE_KINDS for p in c.fixture_paths(kind)]
 
 
 def test_catalog_size_and_areas() -> None:
