@@ -103,8 +103,11 @@ def probe_host(
     report: RunReport,
     progress: Callable[[], None] | None = None,
 ) -> None:
-    """All services of one target in order; stops at the first error the guard backs it off for."""
-    for spec in specs:
+    """All services of one target, TCP before UDP; stops at the first error the guard backs it off for.
+
+    UDP services go last: a UDP probe cannot tell a silent agent from no agent, and its reply timeout
+    backs the target off, which must not cost the target's TCP identity probes."""
+    for spec in sorted(specs, key=lambda s: s.transport == "udp"):
         try:
             if ip in guard.backed_off:
                 break

@@ -204,3 +204,23 @@ def test_bad_reports_back_the_target_off() -> None:
             assert len(device.requests) == 1
         finally:
             device.close()
+
+
+def test_a_silent_snmp_agent_does_not_cost_the_targets_tcp_probes() -> None:
+    """UDP goes last per target: the discovery's reply timeout backs the target off, but only after its
+    TCP identity probe (listed after SNMP here) has run."""
+    from tests.unit.test_probe_fakes import FakeTcpDevice, modbus_identity_reply
+
+    ip = "127.0.71.20"
+    silent = FakeUdpDevice(ip, lambda r: None)
+    modbus = FakeTcpDevice(ip, modbus_identity_reply)
+    try:
+        guard = Guard(TargetPolicy.from_targets(ip), rate=50)
+        hosts = {ip: parse_ports(f"{silent.port}:snmp,{modbus.port}:modbus")}
+        result = run_probes(guard, hosts, lambda host, spec: make_target(host, spec, None, (1,), (), None))
+        assert [r.probe for r in result.results] == ["modbus"]
+        assert len(silent.requests) == 1  # the discovery was still sent, once
+        assert "reply timeout" in guard.backed_off[ip]
+    finally:
+        silent.close()
+        modbus.close()
