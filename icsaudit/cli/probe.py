@@ -188,7 +188,10 @@ def _community(path: Path) -> str:
         raise InputError(f"{path}: not YAML: {exc}") from None
     if not isinstance(data, dict) or not isinstance(data.get("community"), str):
         if isinstance(data, dict) and ("user" in data or "v3" in data):
-            raise InputError(f"{path}: SNMPv3 credentials are not supported yet; give a v1/v2c 'community'")
+            raise InputError(
+                f"{path}: SNMPv3 users (auth/priv) are not supported yet; give a v1/v2c 'community' "
+                "(the SNMPv3 engine discovery runs without any credentials file)"
+            )
         raise InputError(f"{path}: expected a mapping with 'community: <string>'")
     return data["community"]
 

@@ -130,15 +130,20 @@ class SNMPv3(ASN1_Packet):
     )
 
 
+def _vendor_numbers(spec: DeviceSpec) -> tuple[int, str]:
+    """(IANA enterprise number, OUI) of the device's vendor; net-snmp's and a local OUI otherwise."""
+    vendor = spec.identity.vendor.lower()
+    return next(
+        (numbers for name, numbers in ENGINE_VENDORS.items() if vendor.startswith(name)),
+        (NET_SNMP, "02:00:00"),
+    )
+
+
 def engine_id(spec: DeviceSpec) -> bytes:
     """The agent's snmpEngineID (RFC 3411): enterprise | 0x80000000, format 3, a vendor MAC."""
     if spec.options.get("engine_id"):
         return bytes.fromhex(str(spec.options["engine_id"]))
-    vendor = spec.identity.vendor.lower()
-    enterprise, oui = next(
-        (numbers for name, numbers in ENGINE_VENDORS.items() if vendor.startswith(name)),
-        (NET_SNMP, "02:00:00"),
-    )
+    enterprise, oui = _vendor_numbers(spec)
     tail = ipaddress.ip_address(spec.address).packed[-3:]
     mac = bytes.fromhex(oui.replace(":", "")) + tail
     return (0x80000000 | enterprise).to_bytes(4, "big") + b"\x03" + mac
@@ -151,7 +156,11 @@ def system_group(spec: DeviceSpec, started: float) -> list[tuple[str, Any]]:
 
     return [
         ("1.3.6.1.2.1.1.1.0", ASN1_STRING(descr.encode())),
-        ("1.3.6.1.2.1.1.2.0", ASN1_OID(spec.options.get("sys_object_id", "1.3.6.1.4.1.4196.1.1.5.2.100"))),
+        # sysObjectID under the vendor's own enterprise arc, as the engine id (a product arc ".1")
+        (
+            "1.3.6.1.2.1.1.2.0",
+            ASN1_OID(spec.options.get("sys_object_id", f"1.3.6.1.4.1.{_vendor_numbers(spec)[0]}.1")),
+        ),
         ("1.3.6.1.2.1.1.3.0", ASN1_TIME_TICKS(int((time.time() - started) * 100))),
         ("1.3.6.1.2.1.1.4.0", ASN1_STRING(spec.options.get("sys_contact", "ot-admin").encode())),
         ("1.3.6.1.2.1.1.5.0", ASN1_STRING((ident.name or spec.name).encode())),
