@@ -133,8 +133,12 @@ def build_assets(evidence: Evidence, arp: dict[str, str] | None = None) -> list[
         a = asset(asset_id)
         idents.sort(key=lambda i: (CONFIDENCE_RANK.get(i.confidence, 3), ref_order(i.ref)))
         for ident in idents:
-            if ident.mac and not a.mac:
+            # The same router rule as above: a MAC that fronts many IPs is not this asset's.
+            if ident.mac and not a.mac and len(ips_per_mac.get(ident.mac, ())) <= 2:
                 a.mac = ident.mac
+                vendor = mac_vendor(ident.mac)
+                if vendor and not a.mac_vendor:
+                    a.mac_vendor = vendor
             for field in IDENTITY_FIELDS:
                 value = ident.fields.get(field)
                 if not value:

@@ -57,6 +57,7 @@ def build_evidence(results: list[ProbeResult], transcript: Transcript) -> Eviden
                 identity_id=identity_id,
                 asset_id=r.ip,
                 ip=r.ip,
+                mac=r.fields.get("mac", ""),  # a device's own statement (the SNMPv3 engine id's MAC)
                 protocol=protocol,
                 fields=dict(r.fields),
                 raw=dict(r.raw),

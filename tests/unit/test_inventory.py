@@ -35,3 +35,20 @@ def test_syn_scan_of_an_ics_port_makes_no_plc() -> None:
 def test_a_server_that_answered_is_a_plc() -> None:
     answered = roles(flow("10.0.0.10", "10.0.0.5", packets=4, functions={"fc3": 2}, ops={"read": 1}))
     assert answered["10.0.0.5"] == "plc"
+
+
+def test_an_identitys_mac_is_the_assets_unless_it_fronts_many_ips() -> None:
+    from icsaudit.evidence.model import Identity, Ref
+
+    router = "d4:6a:6a:56:98:17"  # one gateway MAC in front of three routed devices
+    flows = [flow("10.0.0.10", f"10.0.1.{n}", server_mac=router, packets=2) for n in (1, 2, 3)]
+
+    def identity(ip: str, mac: str) -> Identity:
+        ref = Ref(source="passive:bacnet", file="f", frame=1, ts=1.0)
+        return Identity(identity_id=ip, asset_id=ip, ip=ip, mac=mac, protocol="bacnet", ref=ref)
+
+    own = "00:00:54:00:0a:0b"  # a device's own statement (e.g. its SNMPv3 engine id), Schneider's OUI
+    idents = [identity(f"10.0.1.{n}", router) for n in (1, 2, 3)] + [identity("10.0.2.9", own)]
+    assets = {a.asset_id: a for a in build_assets(Evidence(flows=flows, identities=idents))}
+    assert all(not assets[f"10.0.1.{n}"].mac for n in (1, 2, 3))  # the router's MAC is no one's
+    assert assets["10.0.2.9"].mac == own and assets["10.0.2.9"].mac_vendor == "Schneider Electric"

@@ -152,6 +152,8 @@ def test_discovery_without_community_identifies_the_engine(tmp_path) -> None:
         assert service.protocol == "snmp" and service.details["snmpv3_discovery"] is True
         assert "snmp_version" not in service.details  # v3 spoken says nothing of v1/v2c being off
         assert evidence.assets[0].vendor == "Schneider Electric"
+        assert identity.mac == evidence.assets[0].mac == "00:00:54:00:0a:0b"  # the engine id's MAC
+        assert evidence.assets[0].mac_vendor  # its OUI (00:00:54, Schneider/Modicon) looked up
     finally:
         device.close()
 
