@@ -157,19 +157,20 @@ class _ProtoAcc:
         # The recorder's flows whose tallies hold PDUs of this protocol: applied before a read.
         self.tallied = tallied if tallied is not None else {}
 
-    def _apply_tallies(self) -> None:
-        for agg in self.tallied.values():
-            agg.flush()
-
     @property
     def pdus(self) -> int:
-        self._apply_tallies()
+        _apply_tallies(self.tallied)
         return self.pdu_count
 
     @property
     def functions(self) -> dict[str, int]:
-        self._apply_tallies()
+        _apply_tallies(self.tallied)
         return self.function_counts
+
+
+def _apply_tallies(tallied: dict[int, FlowAgg]) -> None:
+    for agg in tallied.values():
+        agg.flush()
 
 
 class Recorder:
@@ -284,8 +285,7 @@ class Recorder:
         self.events.append(event)
 
     def protocol_stats(self) -> dict[str, ProtocolStats]:
-        for agg in self.tallied.values():
-            agg.flush()
+        _apply_tallies(self.tallied)
         out: dict[str, ProtocolStats] = {}
         for name in sorted(self.protocols):
             acc = self.protocols[name]
