@@ -161,7 +161,7 @@ def run_audit(
     public_key = Path(f"{key}.pub")
     signing = load_private_key(key)
     files = bundle_files(result, evidence, opts.redact, signing, None)
-    bundle_path = write_bundle(files, out / "bundle", result.created)
+    bundle_path = write_bundle(files, out / "bundle", result.created, replace=True)  # a rerun replaces it
     step("verify")
     verification = verify_bundle(bundle_path, load_public_key(public_key) if public_key.exists() else None)
     stages.append(

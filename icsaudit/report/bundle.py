@@ -12,6 +12,7 @@ import base64
 import hashlib
 import io
 import json
+import shutil
 import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -104,11 +105,24 @@ def _tar_bytes(files: dict[str, bytes], mtime: float) -> bytes:
     return gzip.compress(raw.getvalue(), mtime=0)
 
 
-def write_bundle(files: dict[str, bytes], output: Path, mtime: float) -> Path:
+def write_bundle(files: dict[str, bytes], output: Path, mtime: float, *, replace: bool = False) -> Path:
+    """Write the bundle as a .tar.gz or a directory. A non-empty directory is refused, except with
+    ``replace`` when it holds an earlier bundle (its manifest): that one is swapped out whole (built
+    beside it first), so a rerun of an audit into the same output never leaves a mixed bundle."""
     if output.name.endswith((".tar.gz", ".tgz")):
         return write_file(output, _tar_bytes(files, mtime))
     if output.exists() and any(output.iterdir()):
-        raise InputError(f"{output}: directory is not empty; a bundle must contain only its own files")
+        if not (replace and (output / MANIFEST).is_file()):
+            raise InputError(f"{output}: directory is not empty; a bundle must contain only its own files")
+        staging, previous = output.with_name(output.name + ".new"), output.with_name(output.name + ".old")
+        for leftover in (staging, previous):
+            shutil.rmtree(leftover, ignore_errors=True)
+        for name, data in sorted(files.items()):
+            write_file(staging / name, data)
+        output.rename(previous)
+        staging.rename(output)
+        shutil.rmtree(previous, ignore_errors=True)
+        return output
     for name, data in sorted(files.items()):
         write_file(output / name, data)
     return output

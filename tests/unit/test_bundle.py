@@ -148,3 +148,22 @@ def test_bad_key_file(tmp_path):
     result = run("bundle", Q1, "--key", junk, "-o", tmp_path / "b")
     assert result.exit_code == 2 and f"{junk}: not an unencrypted PEM private key" in result.output
     shutil.rmtree(tmp_path / "b", ignore_errors=True)
+
+
+def test_a_rerun_replaces_its_own_bundle_and_nothing_else(tmp_path):
+    from icsaudit.errors import InputError
+    from icsaudit.report.bundle import MANIFEST, write_bundle
+
+    out = tmp_path / "bundle"
+    write_bundle({MANIFEST: b"{}", "old.txt": b"1"}, out, 0)
+    with pytest.raises(InputError, match="not empty"):  # without replace: refused, as before
+        write_bundle({MANIFEST: b"{}"}, out, 0)
+    write_bundle({MANIFEST: b"{}", "new.txt": b"2"}, out, 0, replace=True)
+    assert sorted(p.name for p in out.iterdir()) == [MANIFEST, "new.txt"]  # whole swap: no old.txt
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bundle"]  # no staging left behind
+    other = tmp_path / "mine"
+    other.mkdir()
+    (other / "notes.txt").write_text("not a bundle")
+    with pytest.raises(InputError, match="not empty"):  # a directory that is no bundle is never replaced
+        write_bundle({MANIFEST: b"{}"}, other, 0, replace=True)
+    assert (other / "notes.txt").read_text() == "not a bundle"
