@@ -13,6 +13,7 @@ $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev,lab]'
+	$(BIN)/python -m icsaudit._compiled build
 	@touch $(STAMP)
 
 install: $(STAMP)  ## create .venv and install icsaudit with test and lab extras

@@ -10,7 +10,11 @@ import importlib
 import logging
 from functools import cache
 
-from icsaudit.passive.protocols.base import Dissector
+from icsaudit._compiled import prefer_compiled
+
+prefer_compiled(__path__, __name__)  # before any module of this package is imported (see _compiled)
+
+from icsaudit.passive.protocols.base import Dissector  # noqa: E402
 
 log = logging.getLogger(__name__)
 
