@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test bench demo lint format clean lab-image
+.PHONY: install test bench demo lint format clean lab-image compile
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -21,8 +21,11 @@ install: $(STAMP)  ## create .venv and install icsaudit with test and lab extras
 test: $(STAMP)  ## run the test suite (corpus tests skip when ../shared is absent)
 	$(BIN)/python -m pytest -q -ra
 
-bench: $(STAMP)  ## measured ratios against tshark / nmap NSE / plain Python, in the same run
+bench: compile  ## measured ratios against tshark / nmap NSE / plain Python, in the same run
 	$(BIN)/python -m tests.bench.run
+
+compile: $(STAMP)  ## (re)build the Cython copy of the hot passive modules (used only while it matches)
+	$(BIN)/python -m icsaudit._compiled build
 
 demo: $(STAMP)  ## the main job on the embedded default
 	$(BIN)/python -m icsaudit.demo

@@ -80,11 +80,16 @@ def prefer_compiled(path: list[str], package: str, compiled_dir: Path | None = N
         if not source.is_file() or _digest(source) != digest:
             return False  # edited since the build: pure Python
     path.insert(0, str(compiled_dir / prefix.rstrip("/")))
+    PACKAGES_USING_BUILD[package] = len(mine)
     return True
 
 
+# package -> how many of its modules come from the build (filled by prefer_compiled)
+PACKAGES_USING_BUILD: dict[str, int] = {}
+
+
 def active() -> list[str]:
-    """The compiled modules in use in this process (for --version and the bench)."""
+    """The compiled modules imported so far in this process (the tests check the build is used)."""
     return sorted(
         name
         for name, module in list(sys.modules.items())
@@ -99,6 +104,10 @@ def build(compiled_dir: Path = COMPILED_DIR, jobs: int = 2) -> str:
     except ImportError:
         return "skipped: Cython is not installed (pure Python is used)"
     sources = [SOURCE_ROOT / rel for rel in HOT_MODULES]
+    _manifest.cache_clear()
+    current = {rel: _digest(src) for rel, src in zip(HOT_MODULES, sources, strict=True)}
+    if _manifest(compiled_dir) == current:
+        return f"the Cython build in {compiled_dir} is up to date"
     with tempfile.TemporaryDirectory(prefix="icsaudit-cython-") as tmp:
         work = Path(tmp)
         for rel in HOT_MODULES:  # the same files, in their package layout, so module names are right
@@ -131,7 +140,7 @@ def build(compiled_dir: Path = COMPILED_DIR, jobs: int = 2) -> str:
             shutil.copyfile(library, target)
         manifest = {
             "cache_tag": sys.implementation.cache_tag,
-            "sources": {rel: _digest(src) for rel, src in zip(HOT_MODULES, sources, strict=True)},
+            "sources": current,
         }
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True))
         shutil.rmtree(compiled_dir, ignore_errors=True)

@@ -31,4 +31,11 @@ def component_versions() -> dict[str, str]:
     except ImportError:
         pass
     versions["check set"] = check_set_version()
+    import icsaudit.passive.protocols  # noqa: F401  (each package decides on import: compiled or not)
+    from icsaudit._compiled import HOT_MODULES, PACKAGES_USING_BUILD
+
+    compiled = sum(PACKAGES_USING_BUILD.values())
+    versions["passive core"] = (
+        f"Cython build ({compiled} of {len(HOT_MODULES)} hot modules)" if compiled else "pure Python"
+    )
     return versions
